@@ -1,0 +1,137 @@
+"""Where to connect and how: endpoint, credentials, headers, timeouts.
+
+:func:`ClientConfig.resolve` is the only place that reads the environment
+(``DASHSCOPE_API_KEY``, ``DASHSCOPE_WEBSOCKET_BASE_URL``, the official SDK's names).
+The API key is held as a :class:`pydantic.SecretStr`, so it never shows in a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from .. import __version__
+from .._hosts import is_loopback
+from ..protocol import ENDPOINTS, ConfigurationError, Region, region_of_url, workspace_url
+
+__all__ = ["ClientConfig", "Timeouts"]
+
+logger = logging.getLogger(__name__)
+
+ENV_API_KEY = "DASHSCOPE_API_KEY"
+ENV_URL = "DASHSCOPE_WEBSOCKET_BASE_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Every wait of the client is bounded (seconds).
+
+    * ``connect``: TCP + TLS + WebSocket handshake;
+    * ``task_started``: run-task until task-started;
+    * ``stop``: finish-task until task-finished (the trailing results arrive meanwhile);
+    * ``send``: one audio frame accepted by the socket (a stalled socket cannot block forever);
+    * ``ping_interval`` / ``ping_timeout``: WebSocket keepalive; a connection whose pong does
+      not come back within ``ping_timeout`` is declared dead (half-open detection).
+    """
+
+    connect: float = 10.0
+    task_started: float = 10.0
+    stop: float = 10.0
+    send: float = 10.0
+    ping_interval: float | None = 10.0
+    ping_timeout: float | None = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """A resolved connection target. Build it with :meth:`resolve`."""
+
+    url: str
+    api_key: SecretStr | None = None
+    region: Region | None = None
+    workspace: str | None = None
+    data_inspection: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | SecretStr | None = None,
+        url: str | None = None,
+        region: Region | str | None = None,
+        workspace: str | None = None,
+        data_inspection: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        allow_insecure: bool = False,
+    ) -> ClientConfig:
+        """Resolve the endpoint and key from arguments, then the environment, then defaults.
+
+        URL precedence: ``url``; ``$DASHSCOPE_WEBSOCKET_BASE_URL``; the workspace-scoped host
+        of ``workspace``; the public endpoint of ``region``; the international (Singapore)
+        endpoint. Key precedence: ``api_key``; ``$DASHSCOPE_API_KEY``. An Alibaba Cloud URL
+        without a key is a :class:`ConfigurationError`; a local server may need none.
+
+        Plain ``ws://`` is accepted for loopback hosts, or anywhere with ``allow_insecure=True``
+        (logged as a warning): audio and the key would cross the network unencrypted.
+        """
+        wanted_region = Region(region) if region is not None else None
+        resolved_url = url or os.environ.get(ENV_URL) or _default_url(wanted_region, workspace)
+        _check_url(resolved_url, allow_insecure)
+        actual_region = region_of_url(resolved_url)
+        if wanted_region is not None and actual_region is not None and wanted_region != actual_region:
+            raise ConfigurationError(
+                f"region {wanted_region.value!r} does not match the URL's region {actual_region.value!r}"
+            )
+        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        secret = key if isinstance(key, SecretStr) else (SecretStr(key) if key else None)
+        if secret is None and actual_region is not None:
+            raise ConfigurationError(f"no API key: pass api_key= or set ${ENV_API_KEY}")
+        return cls(
+            url=resolved_url,
+            api_key=secret,
+            region=actual_region or wanted_region,
+            workspace=workspace,
+            data_inspection=data_inspection,
+            headers=dict(headers or {}),
+            timeouts=timeouts or Timeouts(),
+        )
+
+    def handshake_headers(self) -> dict[str, str]:
+        """Headers of the WebSocket upgrade request. Contains the key: never log this."""
+        headers = {"x-dashscope-sdk-client": f"funasr-realtime/{__version__}", **self.headers}
+        if self.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        if self.workspace:
+            headers["X-DashScope-WorkSpace"] = self.workspace
+        if self.data_inspection:
+            headers["X-DashScope-DataInspection"] = "enable"
+        return headers
+
+
+def _default_url(region: Region | None, workspace: str | None) -> str:
+    if workspace:
+        return workspace_url(workspace, region or Region.INTL)
+    return ENDPOINTS[region or Region.INTL]
+
+
+def _check_url(url: str, allow_insecure: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigurationError(f"not a WebSocket URL: {url!r} (expected wss://host/path)")
+    if parts.username or parts.password:
+        raise ConfigurationError("credentials in the URL are not supported; pass api_key=")
+    if parts.scheme == "ws" and not is_loopback(parts.hostname):
+        if not allow_insecure:
+            raise ConfigurationError(
+                f"refusing unencrypted ws:// to {parts.hostname}; use wss:// or allow_insecure=True"
+            )
+        logger.warning("connecting to %s without TLS: audio and API key travel unencrypted", parts.hostname)
+

@@ -1,0 +1,311 @@
+"""asyncio driver of one connection and its tasks.
+
+A :class:`Connection` owns one WebSocket and one reader task that feeds every frame to the
+sans-I/O :class:`~funasr_realtime.protocol.ClientProtocol` and hands the resulting events
+to the current :class:`Task`. Results are therefore delivered as they arrive, whatever the
+application is doing with its audio (the official SDK only reads while audio is fed).
+
+One connection carries one task at a time and can be reused for the next task after
+``task-finished``; after ``task-failed``, a protocol violation or a close it is dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+
+from ..protocol import (
+    ClientProtocol,
+    ClientState,
+    ConnectionClosed,
+    FunAsrError,
+    LocalProtocolError,
+    RecognitionParams,
+    RemoteProtocolError,
+    ResultGenerated,
+    Sentence,
+    ServerEvent,
+    TaskFailed,
+    TaskFailedError,
+    TaskFinished,
+    TaskStarted,
+    TransportTimeout,
+)
+from ._transport import closed_error, open_websocket, translated
+from .config import ClientConfig
+
+__all__ = ["Connection", "Task", "TaskMetrics"]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class TaskMetrics:
+    """Timings and usage of one task. Milliseconds; None when not measured.
+
+    * ``first_package_delay_ms``: first audio sent → first result with text;
+    * ``last_package_delay_ms``: finish-task sent → task-finished received;
+    * ``billed_seconds``: the service's ``usage.duration`` (what the task is billed).
+    """
+
+    task_id: str
+    offset_ms: int = 0
+    audio_bytes: int = 0
+    start_delay_ms: float | None = None
+    first_package_delay_ms: float | None = None
+    last_package_delay_ms: float | None = None
+    billed_seconds: int | None = None
+
+
+class _End:
+    """Marks the end of a task's events."""
+
+
+_END = _End()
+
+
+class Task:
+    """One recognition task: audio in, sentences out (times relative to the task's audio).
+
+    Created by :meth:`Connection.start_task`. Iterate :meth:`sentences` to receive partial
+    and final sentences; it ends after ``task-finished`` or raises the task's error.
+    """
+
+    def __init__(self, connection: Connection, task_id: str, offset_ms: int, clock: Clock) -> None:
+        self.connection = connection
+        self.task_id = task_id
+        self.metrics = TaskMetrics(task_id=task_id, offset_ms=offset_ms)
+        self._clock = clock
+        self._queue: asyncio.Queue[Sentence | _End | FunAsrError] = asyncio.Queue()
+        self._started = asyncio.Event()
+        self._done = asyncio.Event()
+        self._error: FunAsrError | None = None
+        self.aborted = False
+        self._t_run = clock()
+        self._t_first_audio: float | None = None
+        self._t_finish: float | None = None
+
+    @property
+    def offset_ms(self) -> int:
+        """Stream time (ms) of the task's first byte of audio."""
+        return self.metrics.offset_ms
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def error(self) -> FunAsrError | None:
+        return self._error
+
+    async def send_audio(self, data: bytes) -> None:
+        """Send audio (split into frames of at most 16 kB). Bounded by ``timeouts.send``."""
+        if self._error is not None:
+            raise self._error
+        frames = self.connection.protocol.send_audio(data)
+        if self._t_first_audio is None:
+            self._t_first_audio = self._clock()
+        self.metrics.audio_bytes += len(data)
+        await self.connection.send_frames(frames)
+
+    async def continue_task(self, input: dict[str, Any]) -> None:
+        """Update the running task's input (Fun-ASR context biasing)."""
+        await self.connection.send_frames([self.connection.protocol.continue_task(input)])
+
+    async def finish(self, timeout: float | None = None) -> TaskMetrics:
+        """Send finish-task and wait (bounded) for task-finished; trailing results still arrive.
+
+        Raises the task's error, or :class:`TransportTimeout` (and drops the connection)
+        if task-finished does not come within ``timeout`` (default ``timeouts.stop``).
+        """
+        if not self.done and self.connection.protocol.state is ClientState.STREAMING:
+            self._t_finish = self._clock()
+            await self.connection.send_frames([self.connection.protocol.finish_task()])
+        await self.wait(timeout if timeout is not None else self.connection.config.timeouts.stop, "task-finished")
+        return self.metrics
+
+    async def wait(self, timeout: float, operation: str = "task-finished") -> None:
+        """Wait until the task is over; raise its error, or time out and drop the connection."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
+        except TimeoutError:
+            error = TransportTimeout(operation, timeout)
+            self._fail(error)
+            await self.connection.aclose()
+            raise error from None
+        if self._error is not None:
+            raise self._error
+
+    async def wait_done(self) -> None:
+        """Until the task is over in any way (unbounded: pair it with a bounded trigger)."""
+        await self._done.wait()
+
+    async def sentences(self) -> AsyncIterator[Sentence]:
+        """Partial and final sentences in arrival order; ends at task-finished, raises on failure."""
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, FunAsrError):
+                raise item
+            yield item
+
+    # -------------------------------------------------------------- called by the Connection
+
+    async def _wait_started(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._started.wait()
+        except TimeoutError:
+            error = TransportTimeout("task-started", timeout)
+            self._fail(error)
+            raise error from None
+        if self._error is not None:
+            raise self._error
+
+    def _deliver(self, event: ServerEvent) -> None:
+        if isinstance(event, TaskStarted):
+            self.metrics.start_delay_ms = (self._clock() - self._t_run) * 1000
+            self._started.set()
+        elif isinstance(event, ResultGenerated):
+            self._on_result(event)
+        elif isinstance(event, TaskFinished):
+            if event.usage is not None:
+                self.metrics.billed_seconds = max(self.metrics.billed_seconds or 0, event.usage.duration)
+            if self._t_finish is not None:
+                self.metrics.last_package_delay_ms = (self._clock() - self._t_finish) * 1000
+            self._queue.put_nowait(_END)
+            self._done.set()
+        elif isinstance(event, TaskFailed):
+            self._fail(TaskFailedError(event.error_code, event.error_message, event.task_id or self.task_id))
+
+    def _on_result(self, event: ResultGenerated) -> None:
+        sentence = event.sentence
+        if event.usage is not None:
+            self.metrics.billed_seconds = max(self.metrics.billed_seconds or 0, event.usage.duration)
+        if sentence.text and self.metrics.first_package_delay_ms is None and self._t_first_audio is not None:
+            self.metrics.first_package_delay_ms = (self._clock() - self._t_first_audio) * 1000
+        self._queue.put_nowait(sentence)
+
+    def _abort(self) -> None:
+        """End the task's events quietly (the application aborted the stream)."""
+        if self._done.is_set():
+            return
+        self.aborted = True
+        self._queue.put_nowait(_END)
+        self._started.set()
+        self._done.set()
+
+    def _fail(self, error: FunAsrError) -> None:
+        if self._done.is_set():
+            return
+        self._error = error
+        self._queue.put_nowait(error)
+        self._started.set()
+        self._done.set()
+
+
+class Connection:
+    """One WebSocket to the service, carrying one task at a time. Open with :meth:`open`."""
+
+    def __init__(self, ws: ClientConnection, config: ClientConfig, clock: Clock = time.monotonic) -> None:
+        self.config = config
+        self.protocol = ClientProtocol()
+        self._ws = ws
+        self._clock = clock
+        self._task: Task | None = None
+        self._send_lock = asyncio.Lock()
+        self._closed_error: FunAsrError | None = None
+        self._reader = asyncio.create_task(self._read_loop(), name="funasr-realtime-reader")
+
+    @classmethod
+    async def open(cls, config: ClientConfig, *, clock: Clock = time.monotonic) -> Connection:
+        """Connect (bounded by ``timeouts.connect``). Raises :class:`ConnectError` & co."""
+        ws = await open_websocket(config)
+        return cls(ws, config, clock)
+
+    @property
+    def reusable(self) -> bool:
+        """Whether a new task may start on this connection now."""
+        return self._closed_error is None and self.protocol.state is ClientState.IDLE
+
+    @property
+    def alive(self) -> bool:
+        return self._closed_error is None
+
+    async def start_task(self, params: RecognitionParams, *, offset_ms: int = 0) -> Task:
+        """Send run-task and wait (bounded by ``timeouts.task_started``) for task-started."""
+        if self._closed_error is not None:
+            raise self._closed_error
+        if self.protocol.state is not ClientState.IDLE:
+            raise LocalProtocolError(f"cannot send run-task: task is {self.protocol.state.value}")
+        text = self.protocol.run_task(params)
+        assert self.protocol.task_id is not None
+        task = Task(self, self.protocol.task_id, offset_ms, self._clock)
+        self._task = task
+        await self.send_frames([text])
+        try:
+            await task._wait_started(self.config.timeouts.task_started)
+        except TransportTimeout:
+            await self.aclose()
+            raise
+        return task
+
+    async def send_frames(self, frames: list[str] | list[bytes]) -> None:
+        """Write frames in order, bounded by ``timeouts.send`` per call."""
+        if self._closed_error is not None:
+            raise self._closed_error
+        timeout = self.config.timeouts.send
+        async with self._send_lock:
+            with translated("send", timeout):
+                async with asyncio.timeout(timeout):
+                    for frame in frames:
+                        await self._ws.send(frame)
+
+    async def aclose(self) -> None:
+        """Close the socket; a task still running fails with ConnectionClosed."""
+        with contextlib.suppress(Exception):
+            await self._ws.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    async def _read_loop(self) -> None:
+        error: FunAsrError | None = None
+        try:
+            while True:
+                frame = await self._ws.recv()
+                if not isinstance(frame, str):
+                    self.protocol.receive_bytes(frame)  # always raises: the service sends no binary
+                event = self.protocol.receive_text(frame)
+                if event is not None:
+                    self._dispatch(event)
+        except WsConnectionClosed as exc:
+            error = closed_error(exc)
+        except RemoteProtocolError as exc:
+            logger.warning("closing connection after a protocol violation by the server: %s", exc)
+            error = exc
+            await self._ws.close(1002, "protocol error")
+        finally:
+            self.protocol.connection_lost()
+            self._closed_error = error or ConnectionClosed(None, "connection closed")
+            if self._task is not None:
+                self._task._fail(self._closed_error)
+
+    def _dispatch(self, event: ServerEvent) -> None:
+        task = self._task
+        if task is None:
+            return
+        task._deliver(event)
+        if isinstance(event, (TaskFinished, TaskFailed)):
+            self._task = None

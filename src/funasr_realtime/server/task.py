@@ -1,0 +1,157 @@
+"""One recognition task on the local server: audio in, DashScope sentences out.
+
+:class:`TaskSession` validates the run-task parameters, turns the binary frames into 16 kHz
+PCM (WAV header stripped, 8 kHz resampled), runs the transcriber and converts its
+hypotheses into the service's sentence objects, including heartbeats and usage.
+It is synchronous and CPU-bound; the connection handler runs it off the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..protocol import ConfigurationError, RecognitionParams, Sentence, Usage, Word, check_compatibility, find_model
+from .audio import Resampler, WavFormatError, WavStream
+from .engines import Engine, Hypothesis
+from .transcriber import Transcriber
+
+__all__ = ["TaskRejected", "TaskResult", "TaskSession"]
+
+SUPPORTED_RATES = (8000, 16000)
+SUPPORTED_FORMATS = ("pcm", "wav")
+
+
+class TaskRejected(Exception):
+    """The task cannot run or continue; becomes task-failed with ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """A sentence to send, with the usage to attach (finals only)."""
+
+    sentence: Sentence
+    usage: Usage | None
+
+
+class TaskSession:
+    """Recognition state of one task. Create with :meth:`create`, which validates."""
+
+    def __init__(
+        self, params: RecognitionParams, engine: Engine, *, heartbeat_interval_ms: int, max_audio_s: float
+    ) -> None:
+        self.params = params
+        self._wav = WavStream() if params.format == "wav" else None
+        self._resampler = Resampler(params.sample_rate)
+        self._odd = b""
+        self._transcriber = Transcriber(engine, max_sentence_silence_ms=params.max_sentence_silence or 1300)
+        self._heartbeat_ms = heartbeat_interval_ms if params.heartbeat else None
+        self._last_output_ms = 0
+        self._max_audio_ms = max_audio_s * 1000
+        self._synthetic = engine.synthetic
+
+    @classmethod
+    def create(
+        cls,
+        model: str,
+        parameters: dict[str, object],
+        engine: Engine,
+        *,
+        heartbeat_interval_ms: int,
+        max_audio_s: float,
+    ) -> TaskSession:
+        """Validate a run-task; raises :class:`TaskRejected` with the service's error codes."""
+        if find_model(model) is None:
+            raise TaskRejected("ModelNotFound", f"Model not found: {model!r}")
+        try:
+            params = RecognitionParams(model=model, **_split_extra(parameters))
+            check_compatibility(params, region=None)
+        except ConfigurationError as exc:
+            raise TaskRejected("InvalidParameter", str(exc)) from exc
+        if params.format not in SUPPORTED_FORMATS:
+            raise TaskRejected(
+                "NO_VALID_AUDIO_ERROR", f"the local server cannot decode format {params.format!r} (supported: pcm, wav)"
+            )
+        if params.sample_rate not in SUPPORTED_RATES:
+            raise TaskRejected("InvalidParameter", f"sample_rate {params.sample_rate} not supported (8000 or 16000)")
+        return cls(params, engine, heartbeat_interval_ms=heartbeat_interval_ms, max_audio_s=max_audio_s)
+
+    @property
+    def audio_ms(self) -> int:
+        return self._transcriber.audio_ms
+
+    def feed(self, data: bytes) -> list[TaskResult]:
+        """Process one binary frame; returns the results to send (maybe none)."""
+        pcm = self._decode(data)
+        if not pcm:
+            return []
+        results = [self._to_result(h) for h in self._transcriber.feed(pcm)]
+        if self.audio_ms > self._max_audio_ms:
+            raise TaskRejected(
+                "InvalidParameter", f"task exceeds the local server's limit of {self._max_audio_ms / 1000:g} s of audio"
+            )
+        if results:
+            self._last_output_ms = self.audio_ms
+        elif self._heartbeat_ms is not None and self.audio_ms - self._last_output_ms >= self._heartbeat_ms:
+            self._last_output_ms = self.audio_ms
+            results.append(TaskResult(Sentence(begin_time=self.audio_ms, heartbeat=True, sentence_end=False), None))
+        return results
+
+    def finish(self) -> list[TaskResult]:
+        """End of audio: the trailing results of the open sentence."""
+        tail = self._resampler.flush()
+        hypotheses = self._transcriber.feed(tail) if tail else []
+        return [self._to_result(h) for h in hypotheses + self._transcriber.finish()]
+
+    def close(self) -> None:
+        self._transcriber.close()
+
+    @property
+    def billed_seconds(self) -> int:
+        """What the task is billed so far: whole seconds of audio, rounded up (like the service)."""
+        return math.ceil(self.audio_ms / 1000)
+
+    def _decode(self, data: bytes) -> bytes:
+        if self._wav is not None:
+            try:
+                data = self._wav.feed(data)
+            except WavFormatError as exc:
+                raise TaskRejected("NO_VALID_AUDIO_ERROR", str(exc)) from exc
+            rate = self._wav.sample_rate
+            if rate is not None and rate != self.params.sample_rate:
+                raise TaskRejected(
+                    "NO_VALID_AUDIO_ERROR", f"WAV is {rate} Hz but sample_rate is {self.params.sample_rate}"
+                )
+        return self._resampler.feed(data)
+
+    def _to_result(self, hypothesis: Hypothesis) -> TaskResult:
+        text = hypothesis.text
+        if self._synthetic and hypothesis.final and not text.startswith("[synthetic]"):
+            text = f"[synthetic] {text}"
+        words = tuple(
+            Word(begin_time=w.begin_ms, end_time=w.end_ms, text=w.text, punctuation="") for w in hypothesis.words
+        )
+        sentence = Sentence(
+            begin_time=hypothesis.begin_ms,
+            end_time=hypothesis.end_ms if hypothesis.final else None,
+            text=text,
+            words=words,
+            heartbeat=False,
+            sentence_end=hypothesis.final,
+            sentence_id=hypothesis.sentence_index + 1,
+        )
+        usage = Usage(duration=self.billed_seconds) if hypothesis.final else None
+        return TaskResult(sentence, usage)
+
+
+def _split_extra(parameters: dict[str, object]) -> dict[str, object]:
+    """Named parameters as fields, unknown ones into ``extra`` (accepted, like the service)."""
+    named = set(RecognitionParams.model_fields) - {"model", "extra"}
+    known = {k: v for k, v in parameters.items() if k in named}
+    extra = {k: v for k, v in parameters.items() if k not in named}
+    return {**known, "extra": extra}

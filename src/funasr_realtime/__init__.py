@@ -1,5 +1,72 @@
-"""funasr-realtime: Alibaba Cloud Fun-ASR real-time speech recognition for Python voice agents."""
+"""funasr-realtime: Alibaba Cloud Fun-ASR real-time speech recognition for Python voice agents.
+
+::
+
+    import funasr_realtime as fr
+
+    client = fr.Client()  # $DASHSCOPE_API_KEY; international endpoint by default
+    async with client.stream(language_hints=["en"]) as stream:
+        ...  # send_audio(), finalize(), finish(); iterate SentenceEvent / TaskCompleted
+"""
 
 from ._version import __version__
+from .client import (
+    Client,
+    ClientConfig,
+    RecognitionStream,
+    SentenceEvent,
+    StreamEvent,
+    TaskCompleted,
+    TaskMetrics,
+    Timeouts,
+)
+from .protocol import (
+    AudioDropped,
+    AudioError,
+    ConfigurationError,
+    ConnectError,
+    ConnectionClosed,
+    FunAsrError,
+    HandshakeRejected,
+    LocalProtocolError,
+    ProtocolError,
+    RecognitionParams,
+    Region,
+    RemoteProtocolError,
+    Sentence,
+    TaskFailedError,
+    TransportError,
+    TransportTimeout,
+    Word,
+    is_retryable,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "AudioDropped",
+    "AudioError",
+    "Client",
+    "ClientConfig",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectionClosed",
+    "FunAsrError",
+    "HandshakeRejected",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RecognitionParams",
+    "RecognitionStream",
+    "Region",
+    "RemoteProtocolError",
+    "Sentence",
+    "SentenceEvent",
+    "StreamEvent",
+    "TaskCompleted",
+    "TaskFailedError",
+    "TaskMetrics",
+    "Timeouts",
+    "TransportError",
+    "TransportTimeout",
+    "Word",
+    "__version__",
+    "is_retryable",
+]

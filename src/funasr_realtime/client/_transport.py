@@ -2,13 +2,11 @@
 
 Every exception ``websockets`` or the OS raises is turned into the funasr-realtime error
 tree here and nowhere else (:func:`translated`), most specific first, with ``from exc`` so
-the cause stays inspectable. Handshake logging is redacted: websockets logs each request
-header at DEBUG, and one of them carries the API key.
+the cause stays inspectable. Handshake logging is redacted (see ``_redact``).
 """
 
 from __future__ import annotations
 
-import logging
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +17,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from .. import __version__
+from .._redact import redacted_logger
 from ..protocol import (
     ConfigurationError,
     ConnectError,
@@ -32,23 +31,10 @@ from .config import ClientConfig
 __all__ = ["WIRE_LOGGER", "closed_error", "open_websocket", "translated"]
 
 #: The logger handed to websockets: frames and handshakes at DEBUG, key redacted.
-WIRE_LOGGER = logging.getLogger("funasr_realtime.wire")
+WIRE_LOGGER = redacted_logger("funasr_realtime.wire")
 
 # Incoming messages are small JSON events; 1 MiB leaves room for long sentences.
 _MAX_MESSAGE_BYTES = 1 << 20
-
-
-class _RedactAuthorization(logging.Filter):
-    """Replace the value of the Authorization header in websockets' handshake log lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() == "authorization":
-            record.args = (args[0], "[redacted]")
-        return True
-
-
-WIRE_LOGGER.addFilter(_RedactAuthorization())
 
 
 async def open_websocket(config: ClientConfig) -> ClientConnection:

@@ -134,4 +134,3 @@ def _check_url(url: str, allow_insecure: bool) -> None:
                 f"refusing unencrypted ws:// to {parts.hostname}; use wss:// or allow_insecure=True"
             )
         logger.warning("connecting to %s without TLS: audio and API key travel unencrypted", parts.hostname)
-

@@ -112,6 +112,7 @@ class Task:
         """Send audio (split into frames of at most 16 kB). Bounded by ``timeouts.send``."""
         if self._error is not None:
             raise self._error
+        self.connection.raise_if_closed()
         frames = self.connection.protocol.send_audio(data)
         if self._t_first_audio is None:
             self._t_first_audio = self._clock()
@@ -262,10 +263,14 @@ class Connection:
             raise
         return task
 
-    async def send_frames(self, frames: list[str] | list[bytes]) -> None:
-        """Write frames in order, bounded by ``timeouts.send`` per call."""
+    def raise_if_closed(self) -> None:
+        """Raise the reason the connection died, if it did."""
         if self._closed_error is not None:
             raise self._closed_error
+
+    async def send_frames(self, frames: list[str] | list[bytes]) -> None:
+        """Write frames in order, bounded by ``timeouts.send`` per call."""
+        self.raise_if_closed()
         timeout = self.config.timeouts.send
         async with self._send_lock:
             with translated("send", timeout):
@@ -281,7 +286,6 @@ class Connection:
             await self._reader
 
     async def _read_loop(self) -> None:
-        error: FunAsrError | None = None
         try:
             while True:
                 frame = await self._ws.recv()
@@ -291,16 +295,22 @@ class Connection:
                 if event is not None:
                     self._dispatch(event)
         except WsConnectionClosed as exc:
-            error = closed_error(exc)
+            self._mark_closed(closed_error(exc))
         except RemoteProtocolError as exc:
             logger.warning("closing connection after a protocol violation by the server: %s", exc)
-            error = exc
+            self._mark_closed(exc)  # before awaiting: senders must see this error, not a state error
             await self._ws.close(1002, "protocol error")
         finally:
-            self.protocol.connection_lost()
-            self._closed_error = error or ConnectionClosed(None, "connection closed")
-            if self._task is not None:
-                self._task._fail(self._closed_error)
+            self._mark_closed(ConnectionClosed(None, "connection closed"))
+
+    def _mark_closed(self, error: FunAsrError) -> None:
+        """Record why the connection died (first reason wins) and fail the running task."""
+        if self._closed_error is not None:
+            return
+        self._closed_error = error
+        self.protocol.connection_lost()
+        if self._task is not None:
+            self._task._fail(error)
 
     def _dispatch(self, event: ServerEvent) -> None:
         task = self._task

@@ -28,6 +28,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .._redact import redacted_logger
 from ..protocol import ContinueTask, FinishTask, RemoteProtocolError, RunTask, ServerProtocol, ServerState
 from .config import INFERENCE_PATH, ServerConfig
 from .engines import Engine, create_engine
@@ -37,6 +38,8 @@ __all__ = ["ConnectionHandler", "LocalServer"]
 
 logger = logging.getLogger(__name__)
 
+#: websockets logs request headers at DEBUG; clients send their key in one of them.
+_WIRE_LOGGER = redacted_logger("funasr_realtime.server.wire")
 _INFERENCE_PATHS = frozenset({INFERENCE_PATH, INFERENCE_PATH + "/"})
 
 
@@ -79,6 +82,7 @@ class LocalServer:
             ping_interval=20.0,
             ping_timeout=20.0,
             close_timeout=2.0,
+            logger=_WIRE_LOGGER,
         )
 
     async def stop(self) -> None:

@@ -1,0 +1,1 @@
+"""The ``funasr-realtime`` command line: argument parsing and presentation only."""

@@ -1,0 +1,71 @@
+"""The entry point: :class:`Client` holds where and how to connect, and opens streams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from ..protocol import RecognitionParams, Region
+from .config import ClientConfig, Timeouts
+from .connection import Clock
+from .stream import RecognitionStream
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A Fun-ASR real-time client. Cheap to create; holds no connection itself.
+
+    ::
+
+        client = Client()                                   # $DASHSCOPE_API_KEY, Singapore
+        client = Client(region="cn")                        # Beijing
+        client = Client(url="ws://127.0.0.1:8765/api-ws/v1/inference")   # local server
+
+        async with client.stream(language_hints=["en"]) as stream:
+            ...
+
+    The API key is never logged and never appears in a repr or an exception.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | SecretStr | None = None,
+        url: str | None = None,
+        region: Region | str | None = None,
+        workspace: str | None = None,
+        data_inspection: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        allow_insecure: bool = False,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.config = ClientConfig.resolve(
+            api_key=api_key,
+            url=url,
+            region=region,
+            workspace=workspace,
+            data_inspection=data_inspection,
+            headers=headers,
+            timeouts=timeouts,
+            allow_insecure=allow_insecure,
+        )
+        self._clock = clock
+
+    def stream(self, params: RecognitionParams | None = None, **options: Any) -> RecognitionStream:
+        """A new stream. Pass ``params`` or the parameter keywords (``model=``, ``language_hints=``...).
+
+        Raises :class:`ConfigurationError` at once if the model cannot serve them here
+        (sample rate, language, region).
+        """
+        if params is not None and options:
+            raise TypeError("pass either params or parameter keywords, not both")
+        return RecognitionStream(self.config, params or RecognitionParams(**options), clock=self._clock)
+
+    def __repr__(self) -> str:
+        key = "set" if self.config.api_key else "none"
+        return f"Client(url={self.config.url!r}, region={self.config.region}, api_key={key})"

@@ -1,0 +1,81 @@
+"""Shared test kit: real local servers on 127.0.0.1:0 and the speech fixtures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from funasr_realtime.server import ServerConfig
+from funasr_realtime.server.thread import ServerThread
+
+SPEECH = Path(__file__).parent / "fixtures" / "speech"
+GRAMMAR = SPEECH / "sentences.jsgf"
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A fixture recording: PCM samples and what is said."""
+
+    name: str
+    path: Path
+    pcm: bytes
+    sample_rate: int
+    texts: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.texts)
+
+    @property
+    def duration_ms(self) -> int:
+        return len(self.pcm) * 1000 // (2 * self.sample_rate)
+
+
+def load_speech(name: str, rate: int = 16000) -> Speech:
+    """``load_speech("s1")`` or ``load_speech("long", 8000)``."""
+    path = SPEECH / f"{name}_{rate // 1000}k.wav"
+    with wave.open(str(path)) as w:
+        pcm = w.readframes(w.getnframes())
+        assert w.getframerate() == rate
+    transcripts = json.loads((SPEECH / "transcripts.json").read_text())
+    texts = transcripts[name]
+    return Speech(name, path, pcm, rate, tuple(texts) if isinstance(texts, list) else (texts,))
+
+
+def chunks(pcm: bytes, size: int = 3200) -> Iterator[bytes]:
+    """100 ms frames of 16 kHz PCM by default."""
+    for i in range(0, len(pcm), size):
+        yield pcm[i : i + size]
+
+
+@pytest.fixture(scope="session")
+def grammar_server() -> Iterator[ServerThread]:
+    """The real pocketsphinx server restricted to the fixture sentences: exact transcripts."""
+    with ServerThread(ServerConfig(grammar=GRAMMAR)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def open_server() -> Iterator[ServerThread]:
+    """The real pocketsphinx server with its general English language model."""
+    with ServerThread(ServerConfig()) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's real key or endpoint."""
+    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
+    monkeypatch.delenv("DASHSCOPE_WEBSOCKET_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog

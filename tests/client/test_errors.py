@@ -19,6 +19,7 @@ from tests.conftest import GRAMMAR, chunks, load_speech
 
 SECRET = "sk-test-0123456789abcdef"
 FAST = fr.Timeouts(connect=2, task_started=0.5, stop=0.5, send=2, ping_interval=None)
+NO_RETRY = fr.Resilience(max_retries=0)
 
 
 async def drain(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:
@@ -149,7 +150,7 @@ async def test_connection_refused_is_a_retryable_connect_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    stream = fr.Client(url=f"ws://127.0.0.1:{port}/api-ws/v1/inference", timeouts=FAST).stream()
+    stream = fr.Client(url=f"ws://127.0.0.1:{port}/api-ws/v1/inference", timeouts=FAST, resilience=NO_RETRY).stream()
     with pytest.raises(fr.ConnectError) as caught:
         await stream.connect()
     assert fr.is_retryable(caught.value)
@@ -167,7 +168,7 @@ async def test_malformed_server_json_is_a_remote_protocol_error() -> None:
         await ws.wait_closed()
 
     async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST).stream()
+        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         with pytest.raises(fr.RemoteProtocolError, match="malformed server message"):
@@ -183,7 +184,7 @@ async def test_unknown_event_is_a_remote_protocol_error() -> None:
         await ws.wait_closed()
 
     async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST).stream()
+        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         with pytest.raises(fr.RemoteProtocolError, match="unknown server event 'surprise'"):
@@ -197,7 +198,7 @@ async def test_silent_server_times_out_waiting_for_task_started() -> None:
         await ws.wait_closed()
 
     async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST).stream()
+        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         with pytest.raises(fr.TransportTimeout, match="task-started") as caught:
@@ -214,7 +215,7 @@ async def test_server_that_never_finishes_makes_finish_time_out() -> None:
         await ws.wait_closed()
 
     async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST).stream()
+        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         with pytest.raises(fr.TransportTimeout, match="task-finished"):
@@ -232,7 +233,7 @@ async def test_server_closing_mid_task_reports_code_and_reason() -> None:
         await ws.close(1011, "engine crashed")
 
     async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST).stream()
+        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         with pytest.raises(fr.ConnectionClosed) as caught:
@@ -257,7 +258,7 @@ async def test_heartbeat_results_are_dropped_and_sentence_end_is_finality() -> N
             pass
         await ws.send(event("task-finished", task_id, {"output": {}, "usage": None}))
 
-    async with scripted(handler) as url, fr.Client(url=url, timeouts=FAST).stream() as stream:
+    async with scripted(handler) as url, fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream() as stream:
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         await asyncio.sleep(0.1)

@@ -138,7 +138,7 @@ def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
 async def test_prewarm_opens_the_connection_before_audio(grammar_server: ServerThread) -> None:
     stream = fr.Client(url=grammar_server.url).stream()
     await stream.connect()
-    assert stream._connection is not None and stream._connection.alive
+    assert stream.connections and all(c.alive for c in stream.connections)
     await stream.aclose()
 
 

@@ -1,15 +1,17 @@
 """The asyncio client: the only layer that awaits the network."""
 
 from .client import Client
-from .config import ClientConfig, Timeouts
+from .config import ClientConfig, Resilience, Timeouts
 from .connection import Connection, Task, TaskMetrics
-from .stream import RecognitionStream, SentenceEvent, StreamEvent, TaskCompleted
+from .stream import RecognitionStream, Reconnected, SentenceEvent, StreamEvent, TaskCompleted
 
 __all__ = [
     "Client",
     "ClientConfig",
     "Connection",
+    "Reconnected",
     "RecognitionStream",
+    "Resilience",
     "SentenceEvent",
     "StreamEvent",
     "Task",

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from ..protocol import RecognitionParams, Region
-from .config import ClientConfig, Timeouts
+from .config import ClientConfig, Resilience, Timeouts
 from .connection import Clock
 from .stream import RecognitionStream
 
@@ -42,6 +42,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         allow_insecure: bool = False,
+        resilience: Resilience | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.config = ClientConfig.resolve(
@@ -54,6 +55,7 @@ class Client:
             timeouts=timeouts,
             allow_insecure=allow_insecure,
         )
+        self.resilience = resilience or Resilience()
         self._clock = clock
 
     def stream(self, params: RecognitionParams | None = None, **options: Any) -> RecognitionStream:
@@ -64,7 +66,9 @@ class Client:
         """
         if params is not None and options:
             raise TypeError("pass either params or parameter keywords, not both")
-        return RecognitionStream(self.config, params or RecognitionParams(**options), clock=self._clock)
+        return RecognitionStream(
+            self.config, params or RecognitionParams(**options), resilience=self.resilience, clock=self._clock
+        )
 
     def __repr__(self) -> str:
         key = "set" if self.config.api_key else "none"

@@ -19,7 +19,7 @@ from .. import __version__
 from .._hosts import is_loopback
 from ..protocol import ENDPOINTS, ConfigurationError, Region, region_of_url, workspace_url
 
-__all__ = ["ClientConfig", "Timeouts"]
+__all__ = ["ClientConfig", "Resilience", "Timeouts"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +36,43 @@ class Timeouts:
     * ``stop``: finish-task until task-finished (the trailing results arrive meanwhile);
     * ``send``: one audio frame accepted by the socket (a stalled socket cannot block forever);
     * ``ping_interval`` / ``ping_timeout``: WebSocket keepalive; a connection whose pong does
-      not come back within ``ping_timeout`` is declared dead (half-open detection).
+      not come back within ``ping_timeout`` is declared dead, so a half-open or black-holed
+      connection is detected within ``ping_interval + ping_timeout`` (10 s by default).
     """
 
     connect: float = 10.0
     task_started: float = 10.0
     stop: float = 10.0
     send: float = 10.0
-    ping_interval: float | None = 10.0
-    ping_timeout: float | None = 10.0
+    ping_interval: float | None = 5.0
+    ping_timeout: float | None = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Resilience:
+    """How a stream survives failures, mutes and rotations.
+
+    * ``max_retries``: consecutive failed attempts (a connect that fails, or a task that dies
+      within ``quick_failure`` seconds of starting) before the stream gives up and raises.
+      An attempt that lives longer resets the count. Permanent errors are never retried.
+    * ``backoff_initial`` / ``backoff_max``: exponential backoff with jitter between attempts.
+    * ``replay_seconds``: audio not yet covered by a final sentence that is kept for replay
+      after a reconnect (16 kHz: 32 kB per second; the default 20 s is 640 kB at most).
+      An outage longer than this loses the oldest audio, and the stream says how much.
+    * ``idle_finish``: a task that receives no audio for this long is finished (its results
+      are flushed), so a muted user never meets the service's 23 s timeout; the next audio
+      opens a new task. Silence that is *sent* is billed; a mute that sends nothing is not.
+    * ``standby``: keep one spare connection open, so the first audio and every rotation
+      start a task without a handshake (costs one idle socket).
+    """
+
+    max_retries: int = 5
+    quick_failure: float = 5.0
+    backoff_initial: float = 0.1
+    backoff_max: float = 5.0
+    replay_seconds: float = 20.0
+    idle_finish: float = 10.0
+    standby: bool = True
 
 
 @dataclass(frozen=True, slots=True)

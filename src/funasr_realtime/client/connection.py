@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+# Two seconds of 16 kHz audio waiting in the socket buffer: stop sending inline, let the
+# stream's feeder absorb the backlog so the caller is never blocked by a stalled peer.
+_CONGESTED_BYTES = 64 * 1024
+
 
 @dataclass(slots=True)
 class TaskMetrics:
@@ -55,12 +59,15 @@ class TaskMetrics:
 
     * ``first_package_delay_ms``: first audio sent → first result with text;
     * ``last_package_delay_ms``: finish-task sent → task-finished received;
-    * ``billed_seconds``: the service's ``usage.duration`` (what the task is billed).
+    * ``billed_seconds``: the service's ``usage.duration`` (what the task is billed);
+    * ``acquire_ms``: getting a connection for the task (≈0 when reused or pre-warmed);
+    * ``start_delay_ms``: run-task sent → task-started received.
     """
 
     task_id: str
     offset_ms: int = 0
     audio_bytes: int = 0
+    acquire_ms: float | None = None
     start_delay_ms: float | None = None
     first_package_delay_ms: float | None = None
     last_package_delay_ms: float | None = None
@@ -123,15 +130,19 @@ class Task:
         """Update the running task's input (Fun-ASR context biasing)."""
         await self.connection.send_frames([self.connection.protocol.continue_task(input)])
 
+    async def send_finish(self) -> None:
+        """Send finish-task (once); the trailing results and task-finished follow."""
+        if self._t_finish is None and not self.done and self.connection.protocol.state is ClientState.STREAMING:
+            self._t_finish = self._clock()
+            await self.connection.send_frames([self.connection.protocol.finish_task()])
+
     async def finish(self, timeout: float | None = None) -> TaskMetrics:
         """Send finish-task and wait (bounded) for task-finished; trailing results still arrive.
 
         Raises the task's error, or :class:`TransportTimeout` (and drops the connection)
         if task-finished does not come within ``timeout`` (default ``timeouts.stop``).
         """
-        if not self.done and self.connection.protocol.state is ClientState.STREAMING:
-            self._t_finish = self._clock()
-            await self.connection.send_frames([self.connection.protocol.finish_task()])
+        await self.send_finish()
         await self.wait(timeout if timeout is not None else self.connection.config.timeouts.stop, "task-finished")
         return self.metrics
 
@@ -244,6 +255,12 @@ class Connection:
     @property
     def alive(self) -> bool:
         return self._closed_error is None
+
+    @property
+    def congested(self) -> bool:
+        """Whether the socket's write buffer is backing up (slow or dead peer)."""
+        transport = self._ws.transport
+        return transport is None or transport.get_write_buffer_size() > _CONGESTED_BYTES
 
     async def start_task(self, params: RecognitionParams, *, offset_ms: int = 0) -> Task:
         """Send run-task and wait (bounded by ``timeouts.task_started``) for task-started."""

@@ -2,19 +2,23 @@
 
 The protocol has no "flush but keep going" command, so :meth:`RecognitionStream.finalize`
 finishes the current task (the service then emits its final sentence at once instead of
-after its silence timeout) and the next audio goes to a new task. Audio that arrives while
-a task is starting or the previous one drains is buffered and sent in order: none is lost.
+after its silence timeout) and the next audio goes to a new task. Each stretch of audio
+that goes to one task is a *segment*; a segment is supervised until its task completes:
 
-Each stretch of audio that goes to one task is a *segment*. Segments are delivered in order:
-the events of a task are yielded only after every event of the task before it, so a final
-sentence never arrives after a later partial. Sentence and word times are reported on the
-stream timeline (task milliseconds + the task's offset in the stream).
+* its task starts on a pooled connection (a pre-warmed standby when available), and audio
+  that arrived meanwhile is sent from the replay buffer, in order;
+* on a transient failure (dropped or half-open connection, throttling, 5xx...) a new task
+  starts after a backoff and the audio not yet covered by a final sentence is replayed
+  into it; finals already delivered are not delivered again; the timeline stays continuous;
+* permanent failures (bad key, arrears, invalid parameters...) end the stream at once.
+
+Events are delivered in segment order: a final never arrives after a later partial.
+Sentence and word times are stream milliseconds (task ms + the task's stream offset).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -27,15 +31,19 @@ from ..protocol import (
     FunAsrError,
     LocalProtocolError,
     RecognitionParams,
+    ReplayBuffer,
     Sentence,
     Timeline,
     TransportTimeout,
+    backoff,
     check_compatibility,
+    is_retryable,
 )
-from .config import ClientConfig
+from .config import ClientConfig, Resilience
 from .connection import Clock, Connection, Task, TaskMetrics
+from .pool import ConnectionPool
 
-__all__ = ["RecognitionStream", "SentenceEvent", "StreamEvent", "TaskCompleted"]
+__all__ = ["Reconnected", "RecognitionStream", "SentenceEvent", "StreamEvent", "TaskCompleted"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,39 +65,56 @@ class TaskCompleted:
     """A task is over and all its sentences were delivered.
 
     ``finalized`` is True when the task was ended by :meth:`RecognitionStream.finalize` or
-    :meth:`RecognitionStream.finish` (its last final is the answer to that request).
+    :meth:`RecognitionStream.finish` (its last final is the answer to that request), False
+    when the stream ended it because no audio came for ``Resilience.idle_finish`` seconds.
     """
 
     metrics: TaskMetrics
     finalized: bool
 
 
-StreamEvent = SentenceEvent | TaskCompleted
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """The stream recovered from a transient failure by replaying audio into a new task.
+
+    ``dropped_ms`` is audio that could not be replayed because the outage outlasted the
+    replay buffer: 0 means nothing was lost.
+    """
+
+    error: FunAsrError
+    attempt: int
+    replayed_ms: int
+    dropped_ms: int
+    downtime_ms: float
+
+
+StreamEvent = SentenceEvent | TaskCompleted | Reconnected
+
+_Item = StreamEvent | FunAsrError | None  # None: the stream was aborted
 
 
 class _Segment:
-    """The audio of one task: buffered until the task has started, then sent directly."""
+    """The audio of one task, by stream byte position, and the supervision state."""
 
-    def __init__(self, offset_ms: int) -> None:
-        self.offset_ms = offset_ms
-        self.pending = bytearray()
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.end: int | None = None  # set when the segment is closed
+        self.sent = start  # audio handed to the current task up to here
+        self.acked = start  # audio covered by this segment's finals up to here
+        self.final_end_ms = -1  # end of the last final delivered (suppresses replayed duplicates)
+        self.close_reason: str | None = None
         self.task: Task | None = None
-        self.error: FunAsrError | None = None
-        self.ready = False  # the task started and the buffer is flushed: send directly
-        self.closing = False  # finalize() or finish() was requested
-        self.started = asyncio.Event()  # the task exists, or starting it failed
+        self.direct = False  # send_audio may write straight to the task
+        self.recovering = False  # between a failure and the next task's start
+        self.deadline: asyncio.Timeout | None = None
+        self.wakeup = asyncio.Event()
+        self.events: asyncio.Queue[_Item] = asyncio.Queue()
         self.runner: asyncio.Task[None] | None = None
-        self.finisher: asyncio.Task[None] | None = None
+        self.done = False
 
     @property
-    def over(self) -> bool:
-        return self.started.is_set() and (self.task is None or self.task.done)
-
-    async def wait_over(self) -> None:
-        """Until the task has ended (finished, failed or aborted)."""
-        await self.started.wait()
-        if self.task is not None:
-            await self.task.wait_done()
+    def closing(self) -> bool:
+        return self.close_reason is not None
 
 
 class RecognitionStream:
@@ -103,26 +128,43 @@ class RecognitionStream:
                 if isinstance(event, SentenceEvent) and event.is_final:
                     print(event.sentence.text)
 
-    ``send_audio`` never waits for the network beyond the socket's buffer; ``finalize`` and
-    ``finish`` return once the request is made, and their results arrive through iteration.
-    Finalizing by task rotation requires ``format="pcm"`` (other formats carry headers).
+    ``send_audio`` never waits on a slow or broken connection (audio goes to the replay
+    buffer and a background feeder); ``finalize`` returns at once. Results, reconnects and
+    task completions arrive through iteration. Finalizing by task rotation and replay
+    require ``format="pcm"``; other formats carry headers and are sent as one task.
     """
 
-    def __init__(self, config: ClientConfig, params: RecognitionParams, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        params: RecognitionParams,
+        *,
+        resilience: Resilience | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
         check_compatibility(params, config.region)
         self.config = config
+        self.resilience = resilience or Resilience()
         self._params = params
         self._clock = clock
         self._timeline = Timeline(params.sample_rate)
-        self._connection: Connection | None = None
-        self._connect_lock = asyncio.Lock()
+        replay_bytes = int(self.resilience.replay_seconds * params.sample_rate * 2)
+        # A producer faster than real time (a file) waits once this much is unsent, so the
+        # replay buffer only ever drops audio during an outage, never audio a healthy
+        # connection is about to send.
+        self._high_water = max(replay_bytes // 2, 32000)
+        # Compressed formats cannot be cut and replayed: keep everything (one task per stream).
+        self._replay = ReplayBuffer(replay_bytes if params.format == "pcm" else 1 << 62)
+        self._pool = ConnectionPool(config, clock, standby=self.resilience.standby)
         self._current: _Segment | None = None
-        self._last: _Segment | None = None
         self._segments: list[_Segment] = []
         self._order: asyncio.Queue[_Segment | None] = asyncio.Queue()
         self._error: FunAsrError | None = None
         self._input_closed = False
         self._closed = False
+        self._last_audio = clock()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._progress = asyncio.Event()  # a feeder sent audio, or a segment changed state
         self.completed: list[TaskMetrics] = []
 
     # ------------------------------------------------------------------ public API
@@ -143,26 +185,41 @@ class RecognitionStream:
         return self._timeline.now_ms
 
     async def connect(self) -> None:
-        """Open the connection now (pre-warm), so the first audio pays no handshake."""
-        await self._acquire_connection()
+        """Open a connection now (pre-warm), so the first audio pays no handshake.
+
+        Raises the connect error (e.g. :class:`HandshakeRejected` for a bad key).
+        """
+        await self._pool.prewarm()
 
     async def send_audio(self, audio: bytes) -> None:
         """Hand in audio (s16le mono PCM at ``params.sample_rate`` for ``format="pcm"``).
 
-        Raises the stream's error if it failed, :class:`LocalProtocolError` after
-        :meth:`finish` or :meth:`aclose`, :class:`AudioError` for odd-length PCM.
+        Returns as soon as the audio is buffered or written; it never waits on a stalled
+        connection. Raises the stream's error if it failed, :class:`LocalProtocolError`
+        after :meth:`finish` or :meth:`aclose`, :class:`AudioError` for odd-length PCM.
         """
         self._check_open("send audio")
         if not audio:
             return
         if self._params.format == "pcm" and len(audio) % 2:
             raise AudioError(f"PCM audio must be whole 16-bit samples; got {len(audio)} bytes")
-        segment = self._current or self._open_segment()
+        segment = self._current or self._open_segment(self._replay.end)
+        self._replay.append(audio)
         self._timeline.advance(len(audio))
-        if segment.ready and segment.task is not None:
-            await segment.task.send_audio(audio)
+        self._last_audio = self._clock()
+        task = segment.task
+        if self._unsent() > self._high_water:
+            await self._wait_for_backlog()
+        elif segment.direct and task is not None and not task.connection.congested:
+            segment.sent += len(audio)  # before the await: the bytes are committed to the socket
+            try:
+                await task.send_audio(audio)
+            except FunAsrError as exc:
+                segment.direct = False
+                task._fail(exc)  # the supervisor sees the task fail, reconnects and replays
         else:
-            segment.pending += audio
+            segment.direct = False
+            segment.wakeup.set()
 
     async def finalize(self) -> None:
         """End the current task so its final sentence comes now; later audio starts a new task.
@@ -174,44 +231,43 @@ class RecognitionStream:
         self._check_open("finalize")
         if self._params.format != "pcm":
             raise LocalProtocolError(f"finalize needs format='pcm', not {self._params.format!r}; use finish()")
-        self._close_current()
+        self._close_current("finalize")
 
     async def finish(self, timeout: float | None = None) -> None:
-        """End of input: finish the current task and wait (bounded) for its trailing results.
+        """End of input: finish the current task and wait for the trailing results.
 
-        Events stay readable by iteration, which ends after the last task. Idempotent.
-        Raises the stream's error, if any. ``timeout`` defaults to ``timeouts.stop``.
+        Every wait inside is bounded (connect, task-started, task-finished, retries);
+        ``timeout`` adds an overall bound. Events stay readable by iteration, which ends
+        after the last task. Idempotent. Raises the stream's error, if any.
         """
         if not self._input_closed:
             self._input_closed = True
-            self._close_current()
+            self._close_current("finish")
             self._order.put_nowait(None)
-        last = self._last
-        if last is not None:
-            bound = timeout if timeout is not None else self.config.timeouts.stop
-            try:
-                async with asyncio.timeout(bound + self.config.timeouts.task_started):
-                    await last.wait_over()
-            except TimeoutError:
-                self._fail(last, TransportTimeout("task-finished", bound))
-        await self._release_connection()
+        runners = [s.runner for s in self._segments if s.runner is not None and not s.runner.done()]
+        if runners:
+            _, pending = await asyncio.wait(runners, timeout=timeout)
+            if pending:
+                self._record_error(TransportTimeout("the last results", timeout or 0.0))
+                await self.aclose()
+        self._cancel_idle_timer()
+        await self._pool.aclose()
         if self._error is not None:
             raise self._error
 
     async def aclose(self) -> None:
-        """Abort: stop every task without waiting for results and close the connection."""
+        """Abort: stop every task without waiting for results and close the connections."""
         if self._closed:
             return
         self._closed = self._input_closed = True
-        for segment in self._segments_in_flight():
-            for job in (segment.runner, segment.finisher):
-                if job is not None:
-                    job.cancel()
-            if segment.task is not None:
-                segment.task._abort()
-            segment.started.set()
+        self._cancel_idle_timer()
+        for segment in self._segments:
+            if segment.runner is not None:
+                segment.runner.cancel()
+            segment.events.put_nowait(None)
+        self._progress.set()
         self._order.put_nowait(None)
-        await self._release_connection()
+        await self._pool.aclose()
 
     def update_params(self, **changes: Any) -> RecognitionParams:
         """Change parameters (language, vocabulary, segmentation...) from the next task on.
@@ -233,93 +289,202 @@ class RecognitionStream:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is None:
-            await self.finish()
-        await self.aclose()
+        try:
+            if exc is None:
+                await self.finish()
+        finally:
+            await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self.events()
 
     async def events(self) -> AsyncIterator[StreamEvent]:
-        """Sentences of every task in order, each task followed by :class:`TaskCompleted`.
+        """Events of every task in order; each task ends with :class:`TaskCompleted`.
 
         Ends after :meth:`finish` once the last task is over, or at :meth:`aclose`.
-        Raises the stream's error (typed, never swallowed).
+        Raises the stream's error (typed, never swallowed) where it happened.
         """
         while True:
             segment = await self._order.get()
             if segment is None:
                 return
-            await segment.started.wait()
-            if segment.error is not None:
-                raise segment.error
-            task = segment.task
-            if task is None:  # aborted before it started
-                continue
-            async for sentence in task.sentences():
-                yield SentenceEvent(sentence.shifted(segment.offset_ms), task.task_id)
-            if not task.aborted:
-                yield TaskCompleted(task.metrics, finalized=segment.closing)
+            while True:
+                item = await segment.events.get()
+                if item is None:
+                    return
+                if isinstance(item, FunAsrError):
+                    raise item
+                yield item
+                if isinstance(item, TaskCompleted):
+                    break
 
     # ------------------------------------------------------------------ segments
 
-    def _open_segment(self) -> _Segment:
-        segment = _Segment(self._timeline.now_ms)
-        previous, self._last, self._current = self._last, segment, segment
-        self._segments = [s for s in self._segments if not s.over] + [segment]
+    def _open_segment(self, start: int) -> _Segment:
+        segment = _Segment(start)
+        self._current = segment
+        self._segments = [s for s in self._segments if not s.done] + [segment]
         self._order.put_nowait(segment)
-        segment.runner = asyncio.create_task(self._run_segment(segment, previous), name="funasr-realtime-segment")
+        segment.runner = asyncio.create_task(self._supervise(segment), name="funasr-realtime-segment")
+        self._arm_idle_timer()
         return segment
 
-    async def _run_segment(self, segment: _Segment, previous: _Segment | None) -> None:
-        """Start the segment's task once the connection is free, then flush its buffer."""
-        try:
-            if previous is not None:
-                await previous.wait_over()  # one task at a time per connection
-            if self._error is not None:
-                raise self._error
-            connection = await self._acquire_connection()
-            segment.task = await connection.start_task(self._params, offset_ms=segment.offset_ms)
-            segment.started.set()
-            while segment.pending:
-                data = bytes(segment.pending)
-                segment.pending.clear()
-                await segment.task.send_audio(data)
-            segment.ready = True
-            if segment.closing:
-                await self._finish_segment(segment)
-        except FunAsrError as exc:
-            self._fail(segment, exc)
-
-    def _close_current(self) -> None:
+    def _close_current(self, reason: str) -> None:
         segment, self._current = self._current, None
         if segment is None:
             return
-        segment.closing = True
-        if segment.ready:
-            segment.finisher = asyncio.create_task(self._finish_segment(segment), name="funasr-realtime-finish")
+        segment.close_reason = reason
+        segment.end = self._replay.end
+        segment.direct = False
+        segment.wakeup.set()
+        self._progress.set()
 
-    async def _finish_segment(self, segment: _Segment) -> None:
-        assert segment.task is not None
+    async def _supervise(self, segment: _Segment) -> None:
+        """Run the segment's task to completion, retrying transient failures with replay."""
+        delays = backoff(initial=self.resilience.backoff_initial, maximum=self.resilience.backoff_max)
+        failures = 0
+        retry: tuple[FunAsrError, float] | None = None
+        while True:
+            attempt_started = self._clock()
+            try:
+                metrics = await self._attempt(segment, retry, failures)
+            except FunAsrError as exc:
+                segment.direct = False
+                segment.recovering = True
+                self._progress.set()  # nothing drains during an outage: let the producer go on
+                if self._clock() - attempt_started >= self.resilience.quick_failure:
+                    failures = 0  # it worked for a while: this is a new outage
+                failures += 1
+                if not is_retryable(exc) or failures > self.resilience.max_retries:
+                    self._end_segment(segment, exc)
+                    return
+                logger.warning("stream interrupted (%s); retry %d in a moment", exc, failures)
+                retry = (exc, self._clock())
+                await asyncio.sleep(next(delays))
+                continue
+            self._complete_segment(segment, metrics)
+            return
+
+    async def _attempt(self, segment: _Segment, retry: tuple[FunAsrError, float] | None, attempt: int) -> TaskMetrics:
+        """One task for the segment: start, replay, stream, and pump results until it ends."""
+        connection, acquire_ms = await self._pool.acquire()
         try:
-            metrics = await segment.task.finish()
-        except FunAsrError as exc:
-            self._fail(segment, exc)
-        else:
-            self.completed.append(metrics)
+            replay_from = max(segment.acked, self._replay.start) if retry else segment.start
+            task = await connection.start_task(self._params, offset_ms=self._timeline.ms(replay_from))
+            task.metrics.acquire_ms = acquire_ms
+            segment.task, segment.sent, segment.recovering = task, replay_from, False
+            if retry is not None:
+                error, failed_at = retry
+                dropped = replay_from - segment.acked
+                replayed = (segment.end if segment.end is not None else self._replay.end) - replay_from
+                segment.events.put_nowait(
+                    Reconnected(
+                        error,
+                        attempt,
+                        self._timeline.ms(replayed),
+                        self._timeline.ms(dropped),
+                        (self._clock() - failed_at) * 1000,
+                    )
+                )
+            await self._pump(segment, task)
+            return task.metrics
+        finally:
+            segment.task, segment.deadline = None, None
+            await self._pool.release(connection)
 
-    def _fail(self, segment: _Segment, error: FunAsrError) -> None:
-        logger.debug("stream failed: %s", error)
+    async def _pump(self, segment: _Segment, task: Task) -> None:
+        """Deliver the task's sentences until task-finished, while the feeder sends audio."""
+        feeder = asyncio.create_task(self._feed(segment, task), name="funasr-realtime-feeder")
+        feeder.add_done_callback(lambda job: _fail_task_with(task, job))
+        try:
+            async with asyncio.timeout(None) as deadline:
+                segment.deadline = deadline
+                async for sentence in task.sentences():
+                    self._deliver(segment, task, sentence)
+        except TransportTimeout:
+            raise
+        except TimeoutError:
+            raise TransportTimeout("task-finished", self.config.timeouts.stop) from None
+        finally:
+            feeder.cancel()
+
+    async def _feed(self, segment: _Segment, task: Task) -> None:
+        """Send the segment's audio that is not sent yet; then finish-task once it is closed.
+
+        Between wake-ups the caller writes straight to the socket (``segment.direct``).
+        """
+        while True:
+            target = segment.end if segment.end is not None else self._replay.end
+            while segment.sent < target:
+                data, _ = self._replay.read(segment.sent, target)
+                segment.sent = target
+                if data:
+                    await task.send_audio(data)
+                target = segment.end if segment.end is not None else self._replay.end
+                self._progress.set()
+            if segment.closing:
+                await task.send_finish()
+                if segment.deadline is not None:
+                    segment.deadline.reschedule(asyncio.get_running_loop().time() + self.config.timeouts.stop)
+                return
+            segment.wakeup.clear()
+            segment.direct = True
+            await segment.wakeup.wait()
+
+    def _deliver(self, segment: _Segment, task: Task, sentence: Sentence) -> None:
+        shifted = sentence.shifted(task.offset_ms)
+        if shifted.is_final and shifted.end_time is not None:
+            if shifted.end_time <= segment.final_end_ms:
+                return  # already delivered before a reconnect
+            segment.final_end_ms = shifted.end_time
+            if self._params.format == "pcm":  # other formats can only be replayed whole
+                segment.acked = max(segment.acked, min(self._timeline.bytes_at(shifted.end_time), segment.sent))
+                self._release_replay()
+        segment.events.put_nowait(SentenceEvent(shifted, task.task_id))
+
+    def _complete_segment(self, segment: _Segment, metrics: TaskMetrics) -> None:
+        if segment.end is None:  # the service ended the task by itself: later audio needs a new one
+            segment.end = segment.sent
+            if self._current is segment:
+                self._current = None
+        segment.acked = segment.end
+        segment.done = True
+        self._progress.set()
+        self.completed.append(metrics)
+        segment.events.put_nowait(TaskCompleted(metrics, finalized=segment.close_reason in ("finalize", "finish")))
+        self._release_replay()
+        if self._current is None and not self._input_closed and self._replay.end > segment.end:
+            self._open_segment(segment.end)  # audio arrived after the service ended the task
+
+    def _end_segment(self, segment: _Segment, error: FunAsrError) -> None:
+        logger.warning("stream failed: %s", error)
+        segment.done = True
+        self._progress.set()
+        self._record_error(error)
+        segment.events.put_nowait(error)
+
+    def _record_error(self, error: FunAsrError) -> None:
         if self._error is None:
             self._error = error
-        if segment.task is None:
-            segment.error = error
-        else:
-            segment.task._fail(error)
-        segment.started.set()
 
-    def _segments_in_flight(self) -> list[_Segment]:
-        return [s for s in self._segments if not s.over]
+    def _unsent(self) -> int:
+        """Audio handed in but not yet sent by a healthy segment (flow control)."""
+        healthy = [s.sent for s in self._segments if not s.done and not s.recovering]
+        return self._replay.end - min(healthy, default=self._replay.end)
+
+    async def _wait_for_backlog(self) -> None:
+        """Wait until the healthy segments have sent enough (never during an outage)."""
+        while self._unsent() > self._high_water and not self._closed:
+            self._progress.clear()
+            for segment in self._segments:
+                if not segment.done:
+                    segment.direct = False
+                    segment.wakeup.set()
+            await self._progress.wait()
+
+    def _release_replay(self) -> None:
+        live = [s.acked for s in self._segments if not s.done]
+        self._replay.release(min(live) if live else self._replay.end)
 
     def _check_open(self, action: str) -> None:
         if self._error is not None:
@@ -327,16 +492,41 @@ class RecognitionStream:
         if self._input_closed:
             raise LocalProtocolError(f"cannot {action}: stream is {'closed' if self._closed else 'finished'}")
 
-    # ------------------------------------------------------------------ connection
+    # ------------------------------------------------------------------ idle tasks
 
-    async def _acquire_connection(self) -> Connection:
-        async with self._connect_lock:
-            if self._connection is None or not self._connection.alive:
-                self._connection = await Connection.open(self.config, clock=self._clock)
-            return self._connection
+    def _arm_idle_timer(self) -> None:
+        if self._idle_timer is None and self.resilience.idle_finish > 0:
+            self._idle_timer = asyncio.get_running_loop().call_later(self.resilience.idle_finish, self._on_idle)
 
-    async def _release_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(FunAsrError):
-                await connection.aclose()
+    def _on_idle(self) -> None:
+        self._idle_timer = None
+        if self._current is None or self._input_closed:
+            return
+        quiet = self._clock() - self._last_audio
+        if quiet >= self.resilience.idle_finish:
+            logger.info("no audio for %.1f s: finishing the task (the next audio starts a new one)", quiet)
+            self._close_current("idle")
+        else:
+            self._idle_timer = asyncio.get_running_loop().call_later(self.resilience.idle_finish - quiet, self._on_idle)
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The stream's open connections (busy and standby), for diagnostics."""
+        return self._pool.connections
+
+
+def _fail_task_with(task: Task, feeder: asyncio.Task[None]) -> None:
+    """A feeder that failed takes its task down with it, so the supervisor recovers."""
+    if feeder.cancelled():
+        return
+    error = feeder.exception()
+    if isinstance(error, FunAsrError):
+        task._fail(error)
+    elif error is not None:
+        logger.error("audio feeder crashed", exc_info=error)
+        task._fail(LocalProtocolError(f"internal error in the audio feeder: {error!r}"))

@@ -38,6 +38,7 @@ from .messages import (
 )
 from .models import ENDPOINTS, MODELS, ModelSpec, Region, find_model, region_of_url, workspace_url
 from .params import AUDIO_FORMATS, AudioFormat, RecognitionParams, check_compatibility
+from .replay import ReplayBuffer
 from .retry import PERMANENT_ERROR_CODES, backoff, is_retryable
 from .server import ServerProtocol
 from .states import ClientState, ServerState
@@ -67,6 +68,7 @@ __all__ = [
     "RecognitionParams",
     "Region",
     "RemoteProtocolError",
+    "ReplayBuffer",
     "ResultGenerated",
     "RunTask",
     "Sentence",

@@ -96,6 +96,8 @@ class ClientProtocol:
         Raises :class:`LocalProtocolError` unless the task is streaming.
         """
         self._machine.fire(ClientTrigger.SEND_AUDIO)
+        if not data:
+            return []  # an empty binary frame means nothing to the service
         limit = self._max_frame
         if len(data) <= limit:
             return [data]

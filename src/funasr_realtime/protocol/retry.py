@@ -90,7 +90,7 @@ def backoff(
     Pass ``rng`` for reproducible sequences in tests.
     """
     rand = rng or random.Random()
-    delay = initial
+    delay = min(maximum, initial)
     while True:
         yield delay * (1.0 - jitter * rand.random())
         delay = min(maximum, delay * factor)

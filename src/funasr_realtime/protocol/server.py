@@ -57,6 +57,8 @@ class ServerProtocol:
         if isinstance(message, RunTask):
             if not message.task_id:
                 raise RemoteProtocolError("Invalid payload data: run-task needs header.task_id")
+            if message.task_id == self.task_id:
+                raise RemoteProtocolError("Invalid payload data: a new task needs a new task_id")
         elif message.task_id != self.task_id:
             raise RemoteProtocolError(f"task id {message.task_id[:64]!r} does not match the running task")
         self._machine.fire(_TRIGGERS[type(message)])

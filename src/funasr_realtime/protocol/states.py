@@ -64,6 +64,8 @@ _C, _CT = ClientState, ClientTrigger
 
 CLIENT_TRANSITIONS: Mapping[tuple[ClientState, ClientTrigger], ClientState] = {
     (_C.IDLE, _CT.RUN_TASK): _C.STARTING,
+    # The service may fail a connection between tasks (e.g. before it is reused).
+    (_C.IDLE, _CT.TASK_FAILED): _C.FAILED,
     (_C.STARTING, _CT.TASK_STARTED): _C.STREAMING,
     (_C.STARTING, _CT.TASK_FAILED): _C.FAILED,
     (_C.STREAMING, _CT.SEND_AUDIO): _C.STREAMING,

@@ -192,6 +192,13 @@ class ConnectionHandler:
             await self._fail("InvalidParameter", str(exc))
         except TaskRejected as exc:
             await self._fail(exc.code, exc.message)
+        except ConnectionClosed:
+            raise  # the client is gone: nothing to answer
+        except Exception:
+            # The service answers its own faults with task-failed InternalError; the client
+            # gets no internal details, the log gets the traceback.
+            logger.exception("internal error in task %s", self._protocol.task_id or "-")
+            await self._fail("InternalError", "Internal server error.")
 
     async def _on_run_task(self, message: RunTask) -> None:
         self._session = TaskSession.create(

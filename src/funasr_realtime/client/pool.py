@@ -1,0 +1,124 @@
+"""Connections for one stream: reuse after task-finished, and an optional pre-warmed standby.
+
+The protocol allows one task at a time per connection. A stream that rotates tasks
+(finalize) would otherwise wait for the old task to drain, or pay a handshake, before the
+next task can start. The pool keeps at most ``max_size`` connections: it hands out an idle
+live one if it has it, opens a new one if below the limit, and otherwise waits for a
+release. With ``standby`` it opens a spare in the background after every acquire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ..protocol import FunAsrError
+from .config import ClientConfig
+from .connection import Clock, Connection
+
+__all__ = ["ConnectionPool"]
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionPool:
+    """Idle and busy connections of one stream."""
+
+    def __init__(self, config: ClientConfig, clock: Clock, *, standby: bool, max_size: int = 2) -> None:
+        self._config = config
+        self._clock = clock
+        self._standby = standby
+        self._max_size = max_size
+        self._idle: list[Connection] = []
+        self._busy: set[Connection] = set()
+        self._opening = 0
+        self._changed = asyncio.Condition()
+        self._warming: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Open connections, busy ones first."""
+        return [c for c in (*self._busy, *self._idle) if c.alive]
+
+    async def acquire(self) -> tuple[Connection, float]:
+        """A connection with no task on it, and how long getting it took (ms)."""
+        started = self._clock()
+        connection: Connection | None
+        async with self._changed:
+            while True:
+                self._idle = [c for c in self._idle if c.reusable]
+                if self._idle:
+                    connection = self._idle.pop()
+                    self._busy.add(connection)
+                    break
+                if self._size() < self._max_size:
+                    self._opening += 1
+                    connection = None
+                    break
+                await self._changed.wait()
+        if connection is None:
+            connection = await self._open()
+            self._busy.add(connection)
+        self._warm_standby()
+        return connection, (self._clock() - started) * 1000
+
+    async def release(self, connection: Connection) -> None:
+        """Give a connection back; it is kept only if another task can run on it."""
+        async with self._changed:
+            self._busy.discard(connection)
+            keep = connection.reusable and not self._closed and not self._idle
+            if keep:
+                self._idle.append(connection)
+            self._changed.notify_all()
+        if not keep:
+            await connection.aclose()
+
+    async def prewarm(self) -> None:
+        """Make sure one idle connection is open (raises the connect error, if any)."""
+        async with self._changed:
+            self._idle = [c for c in self._idle if c.reusable]
+            if self._idle or self._size() >= self._max_size or self._closed:
+                return
+            self._opening += 1
+        connection = await self._open()
+        async with self._changed:
+            self._idle.append(connection)
+            self._changed.notify_all()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._warming is not None:
+            self._warming.cancel()
+        connections = [*self._idle, *self._busy]
+        self._idle.clear()
+        self._busy.clear()
+        for connection in connections:
+            with contextlib.suppress(FunAsrError):
+                await connection.aclose()
+
+    def _size(self) -> int:
+        self._busy = {c for c in self._busy if c.alive}
+        return len(self._idle) + len(self._busy) + self._opening
+
+    async def _open(self) -> Connection:
+        """Open a connection that the caller counted in ``_opening``."""
+        try:
+            return await Connection.open(self._config, clock=self._clock)
+        finally:
+            async with self._changed:
+                self._opening -= 1
+                self._changed.notify_all()
+
+    def _warm_standby(self) -> None:
+        if not self._standby or self._closed or (self._warming is not None and not self._warming.done()):
+            return
+        self._warming = asyncio.create_task(self._warm(), name="funasr-realtime-standby")
+
+    async def _warm(self) -> None:
+        try:
+            await self.prewarm()
+        except FunAsrError as exc:
+            # A standby is an optimization: the next acquire opens (and reports) on demand.
+            logger.debug("standby connection not opened: %s", exc)

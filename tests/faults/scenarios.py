@@ -15,8 +15,9 @@ import funasr_realtime as fr
 from funasr_realtime.testing import Fault, FaultProxy
 from tests.conftest import chunks, load_speech
 
-#: Fast liveness for tests: a half-open connection is detected within ~0.6 s.
-TIMEOUTS = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=0.3, ping_timeout=0.3)
+#: Fast liveness for tests: a half-open connection is detected within ~1.5 s. A tighter pong
+#: deadline would also fire while the server decodes a replay burst of many seconds.
+TIMEOUTS = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=0.5, ping_timeout=1.0)
 RESILIENCE = fr.Resilience(backoff_initial=0.05, backoff_max=0.5, standby=True)
 FAULT_AT_MS = 6000  # mid-way through the second sentence of the long fixture
 PACE = 0.25  # seconds of wall time per second of audio (4x real time keeps the suite fast)
@@ -45,6 +46,15 @@ class Outcome:
     wall_s: float = 0.0
     connections: int = 0
     run_tasks: int = 0
+    fault_at: float | None = None  # monotonic time the fault struck
+    recovered_at: float | None = None  # monotonic time the last Reconnected event arrived
+
+    @property
+    def fault_to_recovery_ms(self) -> float:
+        """From the fault striking to the stream running again (includes detection)."""
+        if self.fault_at is None or self.recovered_at is None:
+            return 0.0
+        return (self.recovered_at - self.fault_at) * 1000
 
     @property
     def words_lost(self) -> int:
@@ -104,7 +114,7 @@ async def run(scenario: Scenario, server_url: str, *, api_key: str | None = None
                 scenario.before_connect(proxy)
             await stream.connect()
             reader = asyncio.create_task(_collect(stream, outcome))
-            await _feed(stream, speech.pcm, proxy, scenario.inject)
+            await _feed(stream, speech.pcm, proxy, scenario.inject, outcome)
             await stream.finish()
             await reader
         except fr.FunAsrError as exc:
@@ -116,12 +126,15 @@ async def run(scenario: Scenario, server_url: str, *, api_key: str | None = None
     return outcome
 
 
-async def _feed(stream: fr.RecognitionStream, pcm: bytes, proxy: FaultProxy, inject: Inject | None) -> None:
+async def _feed(
+    stream: fr.RecognitionStream, pcm: bytes, proxy: FaultProxy, inject: Inject | None, outcome: Outcome
+) -> None:
     start = time.monotonic()
     for n, chunk in enumerate(chunks(pcm)):
         await asyncio.sleep(max(0.0, start + n * 0.1 * PACE - time.monotonic()))
         await stream.send_audio(chunk)
         if inject is not None and (n + 1) * 100 == FAULT_AT_MS:
+            outcome.fault_at = time.monotonic()
             inject(proxy)
 
 
@@ -131,6 +144,7 @@ async def _collect(stream: fr.RecognitionStream, outcome: Outcome) -> None:
             outcome.texts.append(event.sentence.text)
         elif isinstance(event, fr.Reconnected):
             outcome.reconnects.append(event)
+            outcome.recovered_at = time.monotonic()
 
 
 __all__ = ["FAULT_AT_MS", "RESILIENCE", "SCENARIOS", "TIMEOUTS", "Fault", "Outcome", "Scenario", "run"]

@@ -30,6 +30,7 @@ async def test_fault_loses_no_words(
     if scenario.inject is not None:
         assert outcome.reconnects, "the fault forced a reconnect"
         assert outcome.recovery_ms < 3000, f"recovered in {outcome.recovery_ms:.0f} ms"
+        assert 0 < outcome.fault_to_recovery_ms < 5000, "detected and recovered within a bound"
     else:
         assert not outcome.reconnects
     assert KEY not in debug_logs.text

@@ -68,7 +68,9 @@ class ConnectionPool:
         """Give a connection back; it is kept only if another task can run on it."""
         async with self._changed:
             self._busy.discard(connection)
-            keep = connection.reusable and not self._closed and not self._idle
+            # Both the returning connection and the standby are warm: keep them (the pool's
+            # size already counts the returning one), so the next rotations need no handshake.
+            keep = connection.reusable and not self._closed
             if keep:
                 self._idle.append(connection)
             self._changed.notify_all()
@@ -86,6 +88,15 @@ class ConnectionPool:
         async with self._changed:
             self._idle.append(connection)
             self._changed.notify_all()
+
+    async def discard_idle(self) -> None:
+        """Close the idle connections: after a failure they likely share the broken path."""
+        async with self._changed:
+            idle, self._idle = self._idle, []
+            self._changed.notify_all()
+        for connection in idle:
+            with contextlib.suppress(FunAsrError):
+                await connection.aclose()
 
     async def aclose(self) -> None:
         self._closed = True

@@ -360,6 +360,9 @@ class RecognitionStream:
                     return
                 logger.warning("stream interrupted (%s); retry %d in a moment", exc, failures)
                 retry = (exc, self._clock())
+                # A standby opened before the failure likely shares the broken path (a black
+                # hole swallows it too): reconnect on a fresh connection instead.
+                await self._pool.discard_idle()
                 await asyncio.sleep(next(delays))
                 continue
             self._complete_segment(segment, metrics)

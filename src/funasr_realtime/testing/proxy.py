@@ -173,8 +173,13 @@ class FaultProxy:
             asyncio.create_task(self._pump(link, reader, up_writer, from_client=True)),
             asyncio.create_task(self._pump(link, up_reader, writer, from_client=False)),
         ]
-        await asyncio.gather(*link.tasks, return_exceptions=True)
-        self._links.discard(link)
+        try:
+            await asyncio.gather(*link.tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in link.tasks:
+                task.cancel()  # the proxy is closing
+        finally:
+            self._links.discard(link)
 
     async def _reject(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):

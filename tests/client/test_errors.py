@@ -51,6 +51,12 @@ def test_unencrypted_remote_url_is_refused() -> None:
         fr.Client(url="ws://example.com/api-ws/v1/inference")
 
 
+def test_insecure_opt_in_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    client = fr.Client(url="ws://example.com/api-ws/v1/inference", allow_insecure=True)
+    assert client.config.url.startswith("ws://")
+    assert "without TLS" in caplog.text
+
+
 def test_environment_supplies_key_and_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DASHSCOPE_API_KEY", SECRET)
     monkeypatch.setenv("DASHSCOPE_WEBSOCKET_BASE_URL", "wss://dashscope.aliyuncs.com/api-ws/v1/inference")

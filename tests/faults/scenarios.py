@@ -41,6 +41,7 @@ class Outcome:
     scenario: Scenario
     texts: list[str]
     reference: list[str]
+    spans: list[tuple[int, int]] = field(default_factory=list)  # (begin_ms, end_ms) of each final
     reconnects: list[fr.Reconnected] = field(default_factory=list)
     error: fr.FunAsrError | None = None
     wall_s: float = 0.0
@@ -98,6 +99,11 @@ SCENARIOS = [
         lambda p: (p.reject_handshakes(503, count=2), p.drop())[0],
     ),
     Scenario("slow-network", "80 ms added latency per chunk and 256 kB/s", proxy_latency=0.08, proxy_rate=256_000),
+    Scenario(
+        "reset-at-byte",
+        "TCP reset once the client has sent 300 kB (mid-sentence, armed before connecting)",
+        before_connect=lambda p: p.fail_after(client_bytes=300_000, fault=Fault.RESET),
+    ),
 ]
 
 
@@ -123,6 +129,7 @@ async def run(scenario: Scenario, server_url: str, *, api_key: str | None = None
             await stream.aclose()
         outcome.wall_s = time.monotonic() - started
         outcome.connections, outcome.run_tasks = proxy.connections, proxy.run_tasks
+        outcome.fault_at = outcome.fault_at or proxy.triggered_at
     return outcome
 
 
@@ -142,6 +149,7 @@ async def _collect(stream: fr.RecognitionStream, outcome: Outcome) -> None:
     async for event in stream:
         if isinstance(event, fr.SentenceEvent) and event.is_final:
             outcome.texts.append(event.sentence.text)
+            outcome.spans.append((event.sentence.begin_time, event.sentence.end_time or 0))
         elif isinstance(event, fr.Reconnected):
             outcome.reconnects.append(event)
             outcome.recovered_at = time.monotonic()

@@ -11,6 +11,7 @@ from tests.conftest import GRAMMAR
 from tests.faults.scenarios import SCENARIOS, Scenario, run
 
 KEY = "sk-resilience-0123456789abcdef"
+LONG_SPANS = [(300, 2188), (3688, 5867), (7367, 9559), (11059, 13095), (14595, 16526), (18026, 20018)]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,9 @@ async def test_fault_loses_no_words(
     assert outcome.error is None, outcome.error
     assert outcome.texts == outcome.reference, "the transcript is identical to the one without fault"
     assert outcome.words_lost == 0 and outcome.dropped_ms == 0
-    if scenario.inject is not None:
+    for (begin, end), (true_begin, true_end) in zip(outcome.spans, LONG_SPANS, strict=True):
+        assert abs(begin - true_begin) < 400 and abs(end - true_end) < 400, "one continuous stream timeline"
+    if scenario.inject is not None or scenario.before_connect is not None:
         assert outcome.reconnects, "the fault forced a reconnect"
         assert outcome.recovery_ms < 3000, f"recovered in {outcome.recovery_ms:.0f} ms"
         assert 0 < outcome.fault_to_recovery_ms < 5000, "detected and recovered within a bound"

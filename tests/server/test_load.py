@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests.conftest import GRAMMAR, chunks, load_speech
+from tests.server.process import served
 from websockets.asyncio.client import connect
 
 import funasr_realtime as fr
 from funasr_realtime.testing import FaultProxy
-from tests.conftest import GRAMMAR, chunks, load_speech
-from tests.server.process import served
 
 SESSIONS = 100
 AUDIO_S = 2.0
@@ -68,8 +68,8 @@ async def oversized(url: str) -> None:
 
 async def never_reads(url: str) -> None:
     """Starts a task, floods audio and never reads a result."""
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         b"GET /api-ws/v1/inference HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

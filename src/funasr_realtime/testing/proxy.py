@@ -29,6 +29,7 @@ import json
 import logging
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
@@ -75,6 +76,7 @@ class FaultProxy:
         self.bytes_per_second = bytes_per_second
         self.connections = 0
         self.run_tasks = 0
+        self.triggered_at: float | None = None  # time.monotonic() when a fail_after fault fired
         self._links: set[_Link] = set()
         self._server: asyncio.Server | None = None
         self._handshake_rejections: list[int] = []
@@ -220,6 +222,7 @@ class FaultProxy:
             return False
         fault = self._trigger[1]
         self._trigger = None
+        self.triggered_at = time.monotonic()
         logger.info("fault %s after %d client bytes", fault.value, link.client_bytes)
         if fault is Fault.BLACKHOLE:
             link.blackholed = True

@@ -164,3 +164,28 @@ async def test_wss_verifies_certificates() -> None:
         with pytest.raises(fr.ConnectError, match=r"(?i)certificate"):
             await stream.connect()
         await stream.aclose()
+
+
+async def test_a_retried_task_keeps_its_parameters_while_updates_wait_for_the_next(
+    grammar_server: ServerThread,
+) -> None:
+    first, second = load_speech("s5"), load_speech("s6")
+    async with (
+        FaultProxy(grammar_server.url) as proxy,
+        fr.Client(url=proxy.url, timeouts=TIMEOUTS).stream(max_sentence_silence=900) as stream,
+    ):
+        reader = asyncio.create_task(collect(stream))
+        for n, chunk in enumerate(chunks(first.pcm)):
+            await stream.send_audio(chunk)
+            if n == 10:
+                await asyncio.sleep(0.2)
+                stream.update_params(max_sentence_silence=700)  # for the next task only
+                proxy.drop()
+        await stream.finalize()
+        for chunk in chunks(second.pcm):
+            await stream.send_audio(chunk)
+        await stream.finish()
+        events = await reader
+    assert final_texts(events) == [first.text, second.text]
+    silences = [p["max_sentence_silence"] for p in proxy.run_task_parameters]
+    assert silences == [900, 900, 700], "the replayed task kept 900; the next task got 700"

@@ -96,8 +96,9 @@ _Item = StreamEvent | FunAsrError | None  # None: the stream was aborted
 class _Segment:
     """The audio of one task, by stream byte position, and the supervision state."""
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, params: RecognitionParams) -> None:
         self.start = start
+        self.params = params  # fixed for the segment, retries included (update_params is for later ones)
         self.end: int | None = None  # set when the segment is closed
         self.sent = start  # audio handed to the current task up to here
         self.acked = start  # audio covered by this segment's finals up to here
@@ -321,7 +322,7 @@ class RecognitionStream:
     # ------------------------------------------------------------------ segments
 
     def _open_segment(self, start: int) -> _Segment:
-        segment = _Segment(start)
+        segment = _Segment(start, self._params)
         self._current = segment
         self._segments = [s for s in self._segments if not s.done] + [segment]
         self._order.put_nowait(segment)
@@ -373,7 +374,7 @@ class RecognitionStream:
         connection, acquire_ms = await self._pool.acquire()
         try:
             replay_from = max(segment.acked, self._replay.start) if retry else segment.start
-            task = await connection.start_task(self._params, offset_ms=self._timeline.ms(replay_from))
+            task = await connection.start_task(segment.params, offset_ms=self._timeline.ms(replay_from))
             task.metrics.acquire_ms = acquire_ms
             segment.task, segment.sent, segment.recovering = task, replay_from, False
             if retry is not None:

@@ -16,7 +16,8 @@ chosen code, a task-failed event, an HTTP status at the handshake::
 
 It parses just enough of WebSocket framing (frame boundaries, unmasking client frames to
 read the task id) to fault at frame granularity. It counts the connections it accepts
-(:attr:`connections`) and the run-task messages it forwards (:attr:`run_tasks`).
+(:attr:`connections`) and the run-task messages it forwards (:attr:`run_tasks`, with their
+parameters in :attr:`run_task_parameters`).
 It binds 127.0.0.1 only, and :meth:`aclose` ends everything.
 """
 
@@ -76,6 +77,7 @@ class FaultProxy:
         self.bytes_per_second = bytes_per_second
         self.connections = 0
         self.run_tasks = 0
+        self.run_task_parameters: list[dict[str, object]] = []  # payload.parameters of each run-task
         self.triggered_at: float | None = None  # time.monotonic() when a fail_after fault fired
         self._links: set[_Link] = set()
         self._server: asyncio.Server | None = None
@@ -246,6 +248,7 @@ class FaultProxy:
                 if message["header"]["action"] == "run-task":
                     link.task_id = message["header"]["task_id"]
                     self.run_tasks += 1
+                    self.run_task_parameters.append(message["payload"].get("parameters", {}))
 
     def _deliver(self, writer: asyncio.StreamWriter, data: bytes, shaper: _Shaper) -> None:
         due = shaper.due(len(data))

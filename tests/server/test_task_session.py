@@ -68,8 +68,6 @@ def final_texts(results: list[TaskResult]) -> list[str]:
         ("fun-asr-realtime", {"format": "flac"}, "InvalidParameter"),
         ("fun-asr-flash-8k-realtime", {"sample_rate": 8000, "language_hints": ["en"]}, "InvalidParameter"),
         ("paraformer-realtime-v2", {"sample_rate": 44100}, "InvalidParameter"),
-        ("fun-asr-realtime", {"format": "mp3"}, "NO_VALID_AUDIO_ERROR"),
-        ("fun-asr-realtime", {"format": "opus"}, "NO_VALID_AUDIO_ERROR"),
     ],
 )
 def test_create_rejects(engine: Engine, model: str, parameters: dict[str, Any], code: str) -> None:
@@ -90,7 +88,7 @@ def test_rejection_messages_name_the_problem(engine: Engine) -> None:
     assert "nope" in reject("nope")
     assert "16000" in reject("fun-asr-realtime", sample_rate=8000)
     assert "max_sentence_silence" in reject("fun-asr-realtime", max_sentence_silence=50)
-    assert "mp3" in reject("fun-asr-realtime", format="mp3")
+    assert "format" in reject("fun-asr-realtime", format="flac")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..protocol import FunAsrError
-from . import serve
+from . import mic, serve, transcribe
 
 __all__ = ["build_parser", "main"]
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.add_parser(commands)
+    transcribe.add_parser(commands)
+    mic.add_parser(commands)
     return parser
 
 
@@ -36,6 +38,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FunAsrError as exc:
         print(f"funasr-realtime: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # unreadable input files, a port already in use...
+        print(f"funasr-realtime: error: {_os_reason(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _os_reason(exc: OSError) -> str:
+    """``No such file or directory: x.wav`` rather than ``[Errno 2] ...: 'x.wav'``."""
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc)

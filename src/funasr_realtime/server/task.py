@@ -1,8 +1,9 @@
 """One recognition task on the local server: audio in, DashScope sentences out.
 
 :class:`TaskSession` validates the run-task parameters, turns the binary frames into 16 kHz
-PCM (WAV header stripped, 8 kHz resampled), runs the transcriber and converts its
-hypotheses into the service's sentence objects, including heartbeats and usage.
+PCM (WAV header stripped, mp3/aac/amr/opus/speex decoded by :mod:`.decoders`, 8 kHz
+resampled), runs the transcriber and converts its hypotheses into the service's sentence
+objects, including heartbeats and usage.
 It is synchronous and CPU-bound; the connection handler runs it off the event loop.
 """
 
@@ -13,13 +14,14 @@ from dataclasses import dataclass
 
 from ..protocol import ConfigurationError, RecognitionParams, Sentence, Usage, Word, check_compatibility, find_model
 from .audio import Resampler, WavFormatError, WavStream
+from .decoders import COMPRESSED_FORMATS, CodecUnavailable, DecodeError, create_decoder, decoder_name
 from .engines import Engine, Hypothesis
 from .transcriber import Transcriber
 
 __all__ = ["TaskRejected", "TaskResult", "TaskSession"]
 
 SUPPORTED_RATES = (8000, 16000)
-SUPPORTED_FORMATS = ("pcm", "wav")
+SUPPORTED_FORMATS = ("pcm", "wav", *COMPRESSED_FORMATS)
 
 
 class TaskRejected(Exception):
@@ -47,6 +49,9 @@ class TaskSession:
     ) -> None:
         self.params = params
         self._wav = WavStream() if params.format == "wav" else None
+        # Compressed audio is decoded to PCM at the declared rate, then treated like pcm.
+        compressed = params.format in COMPRESSED_FORMATS
+        self._decoder = create_decoder(params.format, params.sample_rate) if compressed else None
         self._resampler = Resampler(params.sample_rate)
         self._odd = b""
         self._transcriber = Transcriber(engine, max_sentence_silence_ms=params.max_sentence_silence or 1300)
@@ -74,9 +79,15 @@ class TaskSession:
         except ConfigurationError as exc:
             raise TaskRejected("InvalidParameter", str(exc)) from exc
         if params.format not in SUPPORTED_FORMATS:
+            supported = ", ".join(SUPPORTED_FORMATS)
             raise TaskRejected(
-                "NO_VALID_AUDIO_ERROR", f"the local server cannot decode format {params.format!r} (supported: pcm, wav)"
+                "NO_VALID_AUDIO_ERROR", f"the local server cannot decode {params.format!r} (supported: {supported})"
             )
+        if params.format in COMPRESSED_FORMATS:
+            try:
+                decoder_name(params.format)
+            except CodecUnavailable as exc:
+                raise TaskRejected("NO_VALID_AUDIO_ERROR", str(exc)) from exc
         if params.sample_rate not in SUPPORTED_RATES:
             raise TaskRejected("InvalidParameter", f"sample_rate {params.sample_rate} not supported (8000 or 16000)")
         return cls(params, engine, heartbeat_interval_ms=heartbeat_interval_ms, max_audio_s=max_audio_s)
@@ -104,7 +115,7 @@ class TaskSession:
 
     def finish(self) -> list[TaskResult]:
         """End of audio: the trailing results of the open sentence."""
-        tail = self._resampler.flush()
+        tail = self._drain_decoder() + self._resampler.flush()
         hypotheses = self._transcriber.feed(tail) if tail else []
         return [self._to_result(h) for h in hypotheses + self._transcriber.finish()]
 
@@ -117,6 +128,11 @@ class TaskSession:
         return math.ceil(self.audio_ms / 1000)
 
     def _decode(self, data: bytes) -> bytes:
+        if self._decoder is not None:
+            try:
+                data = self._decoder.feed(data)
+            except DecodeError as exc:
+                raise TaskRejected("NO_VALID_AUDIO_ERROR", str(exc)) from exc
         if self._wav is not None:
             try:
                 data = self._wav.feed(data)
@@ -128,6 +144,14 @@ class TaskSession:
                     "NO_VALID_AUDIO_ERROR", f"WAV is {rate} Hz but sample_rate is {self.params.sample_rate}"
                 )
         return self._resampler.feed(data)
+
+    def _drain_decoder(self) -> bytes:
+        if self._decoder is None:
+            return b""
+        try:
+            return self._resampler.feed(self._decoder.flush())
+        except DecodeError as exc:
+            raise TaskRejected("NO_VALID_AUDIO_ERROR", str(exc)) from exc
 
     def _to_result(self, hypothesis: Hypothesis) -> TaskResult:
         text = hypothesis.text

@@ -1,0 +1,328 @@
+"""``Recognition``: the SDK's real-time recognition class over the asyncio client.
+
+Same constructor, methods and callbacks as ``dashscope.audio.asr.Recognition``
+(dashscope-protocol.md §6); see :mod:`funasr_realtime.compat` for what behaves better.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..client import ClientConfig, TaskMetrics
+from ..protocol import FunAsrError, RecognitionParams
+from . import _loop
+from ._options import check_parameters, resolve
+from ._session import TaskSession
+from ._sinks import CallbackSink, Collector
+from .audiofile import AudioFile, probe
+from .errors import InvalidParameter
+from .result import RecognitionCallback, RecognitionResult
+
+__all__ = ["NOT_MEASURED", "Recognition"]
+
+logger = logging.getLogger(__name__)
+
+#: What the delay getters return when nothing was measured (no task yet, no text result...).
+NOT_MEASURED = -1.0
+
+# Backstop added to waits whose work is bounded by the client's own timeouts.
+_MARGIN = 2.0
+
+
+class Recognition:
+    """Real-time speech recognition, compatible with ``dashscope.audio.asr.Recognition``.
+
+    ::
+
+        import funasr_realtime.compat as dashscope
+        from funasr_realtime.compat import Recognition
+
+        recognition = Recognition(model="fun-asr-realtime", format="wav", sample_rate=16000, callback=None)
+        result = recognition.call("speech.wav")
+
+    Keywords beyond the named ones are run-task parameters, sent as given, except the
+    transport options ``api_key``, ``workspace``, ``headers``, ``base_address``,
+    ``request_timeout`` (connect timeout, seconds) and ``allow_insecure``.
+    Invalid named parameters raise :class:`~funasr_realtime.ConfigurationError` here.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        callback: RecognitionCallback | None,
+        format: str,
+        sample_rate: int,
+        workspace: str | None = None,
+        *,
+        semantic_punctuation_enabled: bool | None = None,
+        max_sentence_silence: int | None = None,
+        multi_threshold_mode_enabled: bool | None = None,
+        punctuation_prediction_enabled: bool | None = None,
+        heartbeat: bool | None = None,
+        language_hints: list[str] | None = None,
+        speech_noise_threshold: float | None = None,
+        vocabulary_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.model = model
+        self.format = format
+        self.sample_rate = sample_rate
+        self._callback = callback
+        self._options: dict[str, Any] = {
+            "workspace": workspace,
+            "semantic_punctuation_enabled": semantic_punctuation_enabled,
+            "max_sentence_silence": max_sentence_silence,
+            "multi_threshold_mode_enabled": multi_threshold_mode_enabled,
+            "punctuation_prediction_enabled": punctuation_prediction_enabled,
+            "heartbeat": heartbeat,
+            "language_hints": language_hints,
+            "speech_noise_threshold": speech_noise_threshold,
+            "vocabulary_id": vocabulary_id,
+            **kwargs,
+        }
+        self._check_params()
+        self._lock = threading.RLock()  # re-entrant: stop() may run in a signal handler mid-send
+        self._running = False
+        self._why_stopped = ""
+        self._session: TaskSession | None = None
+        self._sink: CallbackSink | None = None
+        self._config: ClientConfig | None = None
+        self._last_request_id = ""
+        self._last_response: RecognitionResult | None = None
+
+    # ------------------------------------------------------------------ streaming
+
+    def start(self, phrase_id: str | None = None, **kwargs: Any) -> None:
+        """Start a streaming task; returns once it is ready for audio and ``on_open`` returned.
+
+        Connection and task start are bounded by the connect and task-started timeouts
+        (10 s each). If the task cannot start (bad key, unreachable server, rejected
+        parameters), ``on_error`` then ``on_close`` are called instead and later calls
+        raise :class:`InvalidParameter`. Raises :class:`InvalidParameter` if already
+        running, :class:`~funasr_realtime.ConfigurationError` for invalid options.
+        """
+        if self._callback is None:
+            raise InvalidParameter("start() needs a callback: Recognition(..., callback=RecognitionCallback())")
+        with self._lock:
+            if self._running:
+                raise InvalidParameter("Speech recognition has started.")
+            params, config = self._resolve(phrase_id, kwargs)
+            sink = CallbackSink(self, self._callback)
+            session = TaskSession(config, params, sink)
+            self._begin(session, config)
+            self._sink = sink
+        _run_in_background(session)
+        _wait(sink.settled, config.timeouts.connect + config.timeouts.task_started + _MARGIN, "on_open")
+
+    def send_audio_frame(self, buffer: bytes) -> None:
+        """Send audio (about 100 ms per call is best); returns once the socket took it.
+
+        Results arrive through ``on_event`` whenever the server sends them, whether or not
+        audio is being sent. Raises :class:`InvalidParameter` when not running (the reason
+        is appended after a failure, which ``on_error`` reports too).
+        """
+        with self._lock:
+            session, config, _ = self._streaming_session()
+        try:
+            _loop.call(session.send(bytes(buffer)), config.timeouts.send + _MARGIN, "send")
+        except FunAsrError as exc:
+            self._stopped(str(exc))
+            raise InvalidParameter(_stopped_message(str(exc))) from exc
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the task: blocks until its last results, ``on_complete`` (or ``on_error``)
+        and ``on_close`` were delivered.
+
+        Waiting for the server is bounded by ``timeout`` (default: the stop timeout, 10 s);
+        when it runs out the connection is dropped and ``on_error`` reports a 504 ``Timeout``.
+        Raises :class:`InvalidParameter` when not running. Called from a callback, it does
+        not wait for the callbacks that follow the current one.
+        """
+        with self._lock:
+            session, config, sink = self._streaming_session()
+            self._running = False
+        inside_callback = sink.thread.is_current
+        if not inside_callback:
+            _wait(sink.settled, config.timeouts.connect + config.timeouts.task_started + _MARGIN, "on_open")
+        bound = config.timeouts.stop if timeout is None else timeout
+        _loop.call(session.finish(bound), bound + config.timeouts.send + _MARGIN, "stop")
+        if not inside_callback:
+            _wait(sink.finished, bound + _MARGIN, "on_complete and on_close")
+
+    def update_context(self, payload_input: dict[str, Any]) -> None:
+        """Send new context to the running task (Fun-ASR ``continue-task``), as the SDK does."""
+        if payload_input is None:
+            raise InvalidParameter("Context is required.")
+        with self._lock:
+            session, config, _ = self._streaming_session()
+        try:
+            _loop.call(session.update_context(payload_input), config.timeouts.send + _MARGIN, "send")
+        except FunAsrError as exc:
+            self._stopped(str(exc))
+            raise InvalidParameter(_stopped_message(str(exc))) from exc
+
+    # ------------------------------------------------------------------ one file
+
+    def call(self, file: str | Path, phrase_id: str | None = None, **kwargs: Any) -> RecognitionResult:
+        """Recognize a whole file; returns the final sentences (``get_sentence()``, a list).
+
+        The file is checked against ``format`` and ``sample_rate`` first
+        (:func:`~funasr_realtime.compat.audiofile.probe`): ``FileNotFoundError``,
+        ``IsADirectoryError``, :class:`~funasr_realtime.compat.audiofile.InputDataRequired`
+        (empty) or :class:`~funasr_realtime.AudioError` (content does not match) are raised
+        before connecting. It is then streamed about 100 ms per frame, each frame waiting
+        for the socket (backpressure). Failures of the service are returned as a result
+        with ``status_code != 200``, keeping the finals received before the failure.
+        Callbacks are not used.
+        """
+        with self._lock:
+            if self._running:
+                raise InvalidParameter("Speech recognition has been called.")
+            audio = probe(file, self.format, self.sample_rate)
+            params, config = self._resolve(phrase_id, kwargs)
+            collector = Collector(self)
+            session = TaskSession(config, params, collector)
+            self._begin(session, config)
+        try:
+            return self._call(audio, session, collector, config)
+        finally:
+            with self._lock:
+                self._running = False
+
+    def _call(
+        self, audio: AudioFile, session: TaskSession, collector: Collector, config: ClientConfig
+    ) -> RecognitionResult:
+        _run_in_background(session)
+        _wait(collector.settled, config.timeouts.connect + config.timeouts.task_started + _MARGIN, "task start")
+        # Sent at the socket's pace, the server may still hold a backlog: allow it its audio's length.
+        drain = config.timeouts.stop + (audio.duration_ms or 0) / 1000
+        if collector.error is None and self._stream_file(audio, session, config):
+            _loop.call(session.finish(drain), drain + config.timeouts.send + _MARGIN, "stop")
+        _wait(collector.finished, drain + _MARGIN, "the end of the task")
+        result = collector.result()
+        self._last_response = result
+        return result
+
+    def _stream_file(self, audio: AudioFile, session: TaskSession, config: ClientConfig) -> bool:
+        """Send the file frame by frame; False if the task failed meanwhile (already reported)."""
+        frame = audio.frame_bytes()
+        with audio.path.open("rb") as handle:
+            while chunk := handle.read(frame):
+                try:
+                    _loop.call(session.send(chunk), config.timeouts.send + _MARGIN, "send")
+                except FunAsrError:
+                    return False  # the collector holds this error: the result reports it
+        return True
+
+    # ------------------------------------------------------------------ getters
+
+    def get_last_request_id(self) -> str:
+        """The task id of the latest task ("" before the first, or if it failed before run-task)."""
+        return self._last_request_id
+
+    def get_first_package_delay(self) -> float:
+        """Milliseconds from the first audio sent to the first result with text, in the
+        latest task; :data:`NOT_MEASURED` (-1.0) if there was none."""
+        metrics = self._metrics()
+        value = metrics.first_package_delay_ms if metrics else None
+        return NOT_MEASURED if value is None else value
+
+    def get_last_package_delay(self) -> float:
+        """Milliseconds from finish-task (``stop()``, or the end of the file in ``call()``) to
+        the end of the task, in the latest task; :data:`NOT_MEASURED` (-1.0) if not measured."""
+        metrics = self._metrics()
+        value = metrics.last_package_delay_ms if metrics else None
+        return NOT_MEASURED if value is None else value
+
+    def get_response(self) -> RecognitionResult | None:
+        """The last result delivered: an ``on_event`` or ``on_error`` result, or ``call()``'s."""
+        return self._last_response
+
+    # ------------------------------------------------------------------ TaskOwner (loop thread)
+
+    def task_identified(self, task_id: str) -> None:
+        self._last_request_id = task_id
+
+    def task_failed(self, result: RecognitionResult) -> None:
+        if result.request_id:
+            self._last_request_id = result.request_id
+        self._last_response = result
+        self._stopped(f"{result.code}: {result.message}")
+
+    def result_delivered(self, result: RecognitionResult) -> None:
+        self._last_response = result
+
+    # ------------------------------------------------------------------ internals
+
+    def __enter__(self) -> Recognition:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop a running task, so no connection outlives the block."""
+        if self._running:
+            self.stop()
+
+    def __repr__(self) -> str:
+        return f"Recognition(model={self.model!r}, format={self.format!r}, sample_rate={self.sample_rate})"
+
+    def _check_params(self) -> None:
+        check_parameters(self.model, self.format, self.sample_rate, self._options)
+
+    def _resolve(self, phrase_id: str | None, kwargs: dict[str, Any]) -> tuple[RecognitionParams, ClientConfig]:
+        return resolve(self.model, self.format, self.sample_rate, phrase_id, {**self._options, **kwargs})
+
+    def _begin(self, session: TaskSession, config: ClientConfig) -> None:
+        self._running = True
+        self._why_stopped = ""
+        self._sink = None
+        self._session = session
+        self._config = config
+        self._last_request_id = ""
+
+    def _streaming_session(self) -> tuple[TaskSession, ClientConfig, CallbackSink]:
+        """The task started by ``start()``; raises the SDK's errors when there is none."""
+        if not self._running or self._session is None or self._config is None:
+            raise InvalidParameter(_stopped_message(self._why_stopped))
+        if self._sink is None:  # the running task is a call(): not for streaming calls
+            raise InvalidParameter("Speech recognition has been called.")
+        return self._session, self._config, self._sink
+
+    def _stopped(self, reason: str) -> None:
+        """The task failed: later calls raise InvalidParameter with ``reason`` appended."""
+        with self._lock:
+            if self._running:
+                self._running = False
+                self._why_stopped = reason
+
+    def _metrics(self) -> TaskMetrics | None:
+        return self._session.metrics if self._session is not None else None
+
+
+def _stopped_message(reason: str) -> str:
+    """The SDK's message, with the reason when the task ended by failing."""
+    return f"Speech recognition has stopped. ({reason})" if reason else "Speech recognition has stopped."
+
+
+def _run_in_background(session: TaskSession) -> None:
+    future = _loop.submit(session.run())
+    future.add_done_callback(_report_crash)
+
+
+def _report_crash(future: concurrent.futures.Future[None]) -> None:
+    """``TaskSession.run`` reports every error it expects to its sink; anything else is a bug."""
+    if not future.cancelled() and (error := future.exception()) is not None:
+        logger.error("compat task crashed", exc_info=error)
+
+
+def _wait(event: threading.Event, timeout: float, what: str) -> None:
+    """Wait for ``event``. The network part is bounded by the client's timeouts; only a slow
+    callback can outlast ``timeout``, and the application thread then goes on (logged)."""
+    if not event.wait(timeout):
+        logger.warning("%s did not finish within %g s; continuing without it", what, timeout)

@@ -47,10 +47,13 @@ __all__ = ["Connection", "Task", "TaskMetrics"]
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+Listener = Callable[["Task", Sentence], None]
 
-# Two seconds of 16 kHz audio waiting in the socket buffer: stop sending inline, let the
-# stream's feeder absorb the backlog so the caller is never blocked by a stalled peer.
-_CONGESTED_BYTES = 64 * 1024
+# Half a second of 16 kHz audio waiting in the socket buffer: stop sending inline and let
+# the stream's feeder absorb the backlog, so the caller is never blocked by a stalled peer.
+# It is below websockets' write limit (32 KiB), so an inline send that starts below it can
+# never wait for a drain: that is what lets the fast path in send_frames skip the timeout.
+_CONGESTED_BYTES = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -88,12 +91,16 @@ class Task:
     and final sentences; it ends after ``task-finished`` or raises the task's error.
     """
 
-    def __init__(self, connection: Connection, task_id: str, offset_ms: int, clock: Clock) -> None:
+    def __init__(
+        self, connection: Connection, task_id: str, offset_ms: int, clock: Clock, listener: Listener | None = None
+    ) -> None:
         self.connection = connection
         self.task_id = task_id
         self.metrics = TaskMetrics(task_id=task_id, offset_ms=offset_ms)
         self._clock = clock
         self._queue: asyncio.Queue[Sentence | _End | FunAsrError] = asyncio.Queue()
+        # When set, sentences go to this callback (from the reader) instead of sentences().
+        self._listener = listener
         self._started = asyncio.Event()
         self._done = asyncio.Event()
         self._error: FunAsrError | None = None
@@ -208,7 +215,10 @@ class Task:
             self.metrics.billed_seconds = max(self.metrics.billed_seconds or 0, event.usage.duration)
         if sentence.text and self.metrics.first_package_delay_ms is None and self._t_first_audio is not None:
             self.metrics.first_package_delay_ms = (self._clock() - self._t_first_audio) * 1000
-        self._queue.put_nowait(sentence)
+        if self._listener is not None:
+            self._listener(self, sentence)
+        else:
+            self._queue.put_nowait(sentence)
 
     def _abort(self) -> None:
         """End the task's events quietly (the application aborted the stream)."""
@@ -262,15 +272,21 @@ class Connection:
         transport = self._ws.transport
         return transport is None or transport.get_write_buffer_size() > _CONGESTED_BYTES
 
-    async def start_task(self, params: RecognitionParams, *, offset_ms: int = 0) -> Task:
-        """Send run-task and wait (bounded by ``timeouts.task_started``) for task-started."""
+    async def start_task(
+        self, params: RecognitionParams, *, offset_ms: int = 0, listener: Listener | None = None
+    ) -> Task:
+        """Send run-task and wait (bounded by ``timeouts.task_started``) for task-started.
+
+        With ``listener``, each sentence is handed to it by the reader as soon as it is
+        decoded (from the first result on), and :meth:`Task.sentences` yields nothing.
+        """
         if self._closed_error is not None:
             raise self._closed_error
         if self.protocol.state is not ClientState.IDLE:
             raise LocalProtocolError(f"cannot send run-task: task is {self.protocol.state.value}")
         text = self.protocol.run_task(params)
         assert self.protocol.task_id is not None
-        task = Task(self, self.protocol.task_id, offset_ms, self._clock)
+        task = Task(self, self.protocol.task_id, offset_ms, self._clock, listener)
         self._task = task
         await self.send_frames([text])
         try:
@@ -288,6 +304,14 @@ class Connection:
     async def send_frames(self, frames: list[str] | list[bytes]) -> None:
         """Write frames in order, bounded by ``timeouts.send`` per call."""
         self.raise_if_closed()
+        if len(frames) == 1 and not self.congested and not self._send_lock.locked():
+            # The hot path (one 100 ms frame): it goes straight into a socket buffer that is
+            # below websockets' write limit, so it cannot block and needs no timeout or lock.
+            try:
+                await self._ws.send(frames[0])
+            except WsConnectionClosed as exc:
+                raise closed_error(exc) from exc
+            return
         timeout = self.config.timeouts.send
         async with self._send_lock:
             with translated("send", timeout):

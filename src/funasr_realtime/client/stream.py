@@ -374,7 +374,11 @@ class RecognitionStream:
         connection, acquire_ms = await self._pool.acquire()
         try:
             replay_from = max(segment.acked, self._replay.start) if retry else segment.start
-            task = await connection.start_task(segment.params, offset_ms=self._timeline.ms(replay_from))
+            task = await connection.start_task(
+                segment.params,
+                offset_ms=self._timeline.ms(replay_from),
+                listener=lambda task, sentence: self._deliver(segment, task, sentence),
+            )
             task.metrics.acquire_ms = acquire_ms
             segment.task, segment.sent, segment.recovering = task, replay_from, False
             if retry is not None:
@@ -397,14 +401,20 @@ class RecognitionStream:
             await self._pool.release(connection)
 
     async def _pump(self, segment: _Segment, task: Task) -> None:
-        """Deliver the task's sentences until task-finished, while the feeder sends audio."""
+        """Deliver the task's sentences until task-finished, while the feeder sends audio.
+
+        Sentences reach :meth:`_deliver` from the connection's reader as they are decoded
+        (the task's listener: no extra hop through a queue); this coroutine only waits,
+        bounded once finish-task is sent.
+        """
         feeder = asyncio.create_task(self._feed(segment, task), name="funasr-realtime-feeder")
         feeder.add_done_callback(lambda job: _fail_task_with(task, job))
         try:
             async with asyncio.timeout(None) as deadline:
                 segment.deadline = deadline
-                async for sentence in task.sentences():
-                    self._deliver(segment, task, sentence)
+                await task.wait_done()
+            if task.error is not None:
+                raise task.error
         except TransportTimeout:
             raise
         except TimeoutError:
@@ -473,7 +483,11 @@ class RecognitionStream:
 
     def _unsent(self) -> int:
         """Audio handed in but not yet sent by a healthy segment (flow control)."""
-        healthy = [s.sent for s in self._segments if not s.done and not s.recovering]
+        segments = self._segments
+        if len(segments) == 1:  # the common case, on every frame: no list to build
+            only = segments[0]
+            return 0 if only.done or only.recovering else self._replay.end - only.sent
+        healthy = [s.sent for s in segments if not s.done and not s.recovering]
         return self._replay.end - min(healthy, default=self._replay.end)
 
     async def _wait_for_backlog(self) -> None:

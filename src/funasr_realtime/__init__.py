@@ -39,7 +39,10 @@ from .protocol import (
     TaskFailedError,
     TransportError,
     TransportTimeout,
+    Usage,
     Word,
+    check_compatibility,
+    find_model,
     is_retryable,
 )
 
@@ -70,7 +73,10 @@ __all__ = [
     "Timeouts",
     "TransportError",
     "TransportTimeout",
+    "Usage",
     "Word",
     "__version__",
+    "check_compatibility",
+    "find_model",
     "is_retryable",
 ]

@@ -37,6 +37,9 @@ async def test_partials_then_final_with_exact_text(grammar_server: ServerThread)
     assert sentences[-1].is_final
     [final] = finals(events)
     assert final.text == speech.text
+    final_event = next(e for e in events if isinstance(e, fr.SentenceEvent) and e.is_final)
+    assert final_event.usage is not None and final_event.usage.duration == 3, "usage comes with the final"
+    assert all(e.usage is None for e in sentences if not e.is_final)
     assert final.end_time is not None
     for word in final.words:
         assert final.begin_time <= word.begin_time <= word.end_time <= final.end_time

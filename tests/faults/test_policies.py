@@ -72,6 +72,19 @@ async def test_transient_handshake_failures_give_up_after_the_retry_budget(gramm
         assert time.monotonic() - started < 2
 
 
+async def test_an_outage_longer_than_max_outage_gives_up_on_time(grammar_server: ServerThread) -> None:
+    resilience = fr.Resilience(max_retries=1000, max_outage=0.5, backoff_initial=0.05, backoff_max=0.1, standby=False)
+    async with FaultProxy(grammar_server.url) as proxy:
+        proxy.reject_handshakes(503, count=1000)
+        stream = fr.Client(url=proxy.url, timeouts=TIMEOUTS, resilience=resilience).stream()
+        await stream.send_audio(b"\x00\x00" * 1600)
+        started = time.monotonic()
+        with pytest.raises(fr.HandshakeRejected):
+            await asyncio.wait_for(stream.finish(), 10)
+        assert 0.5 <= time.monotonic() - started < 2.0
+        assert 3 < proxy.connections < 30
+
+
 async def test_outage_longer_than_the_replay_buffer_reports_dropped_audio(grammar_server: ServerThread) -> None:
     """Black hole for ~3 s of real-time audio with a 1 s replay buffer: the loss is reported."""
     speech = load_speech("long")

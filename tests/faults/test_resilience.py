@@ -34,6 +34,8 @@ async def test_fault_loses_no_words(
         assert outcome.reconnects, "the fault forced a reconnect"
         assert outcome.recovery_ms < 3000, f"recovered in {outcome.recovery_ms:.0f} ms"
         assert 0 < outcome.fault_to_recovery_ms < 5000, "detected and recovered within a bound"
+        # The first sentence's final (with usage) came before the fault: that billing is kept.
+        assert sum(r.billed_seconds for r in outcome.reconnects) > 0
     else:
         assert not outcome.reconnects
     assert KEY not in debug_logs.text

@@ -55,6 +55,8 @@ class Resilience:
     * ``max_retries``: consecutive failed attempts (a connect that fails, or a task that dies
       within ``quick_failure`` seconds of starting) before the stream gives up and raises.
       An attempt that lives longer resets the count. Permanent errors are never retried.
+    * ``max_outage``: the stream also gives up once one outage has lasted this long (seconds),
+      however the retries went, so a framework's own failover starts on a predictable clock.
     * ``backoff_initial`` / ``backoff_max``: exponential backoff with jitter between attempts.
     * ``replay_seconds``: audio not yet covered by a final sentence that is kept for replay
       after a reconnect (16 kHz: 32 kB per second; the default 20 s is 640 kB at most).
@@ -67,6 +69,7 @@ class Resilience:
     """
 
     max_retries: int = 5
+    max_outage: float = 30.0
     quick_failure: float = 5.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0

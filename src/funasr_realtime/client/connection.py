@@ -31,7 +31,6 @@ from ..protocol import (
     RecognitionParams,
     RemoteProtocolError,
     ResultGenerated,
-    Sentence,
     ServerEvent,
     TaskFailed,
     TaskFailedError,
@@ -47,7 +46,7 @@ __all__ = ["Connection", "Task", "TaskMetrics"]
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-Listener = Callable[["Task", Sentence], None]
+Listener = Callable[["Task", ResultGenerated], None]
 
 # Half a second of 16 kHz audio waiting in the socket buffer: stop sending inline and let
 # the stream's feeder absorb the backlog, so the caller is never blocked by a stalled peer.
@@ -87,8 +86,9 @@ _END = _End()
 class Task:
     """One recognition task: audio in, sentences out (times relative to the task's audio).
 
-    Created by :meth:`Connection.start_task`. Iterate :meth:`sentences` to receive partial
-    and final sentences; it ends after ``task-finished`` or raises the task's error.
+    Created by :meth:`Connection.start_task`. Iterate :meth:`results` to receive partial
+    and final sentences with their usage; it ends after ``task-finished`` or raises the
+    task's error.
     """
 
     def __init__(
@@ -98,8 +98,8 @@ class Task:
         self.task_id = task_id
         self.metrics = TaskMetrics(task_id=task_id, offset_ms=offset_ms)
         self._clock = clock
-        self._queue: asyncio.Queue[Sentence | _End | FunAsrError] = asyncio.Queue()
-        # When set, sentences go to this callback (from the reader) instead of sentences().
+        self._queue: asyncio.Queue[ResultGenerated | _End | FunAsrError] = asyncio.Queue()
+        # When set, results go to this callback (from the reader) instead of results().
         self._listener = listener
         self._started = asyncio.Event()
         self._done = asyncio.Event()
@@ -170,8 +170,11 @@ class Task:
         """Until the task is over in any way (unbounded: pair it with a bounded trigger)."""
         await self._done.wait()
 
-    async def sentences(self) -> AsyncIterator[Sentence]:
-        """Partial and final sentences in arrival order; ends at task-finished, raises on failure."""
+    async def results(self) -> AsyncIterator[ResultGenerated]:
+        """Partial and final results (sentence + usage) in arrival order, heartbeats dropped.
+
+        Ends at task-finished; raises the task's error on failure.
+        """
         while True:
             item = await self._queue.get()
             if isinstance(item, _End):
@@ -216,9 +219,9 @@ class Task:
         if sentence.text and self.metrics.first_package_delay_ms is None and self._t_first_audio is not None:
             self.metrics.first_package_delay_ms = (self._clock() - self._t_first_audio) * 1000
         if self._listener is not None:
-            self._listener(self, sentence)
+            self._listener(self, event)
         else:
-            self._queue.put_nowait(sentence)
+            self._queue.put_nowait(event)
 
     def _abort(self) -> None:
         """End the task's events quietly (the application aborted the stream)."""
@@ -277,8 +280,8 @@ class Connection:
     ) -> Task:
         """Send run-task and wait (bounded by ``timeouts.task_started``) for task-started.
 
-        With ``listener``, each sentence is handed to it by the reader as soon as it is
-        decoded (from the first result on), and :meth:`Task.sentences` yields nothing.
+        With ``listener``, each result is handed to it by the reader as soon as it is
+        decoded (from the first one on), and :meth:`Task.results` yields nothing.
         """
         if self._closed_error is not None:
             raise self._closed_error

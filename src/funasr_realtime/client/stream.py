@@ -32,9 +32,11 @@ from ..protocol import (
     LocalProtocolError,
     RecognitionParams,
     ReplayBuffer,
+    ResultGenerated,
     Sentence,
     Timeline,
     TransportTimeout,
+    Usage,
     backoff,
     check_compatibility,
     is_retryable,
@@ -50,10 +52,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SentenceEvent:
-    """A partial or final sentence; its times are stream milliseconds."""
+    """A partial or final sentence; its times are stream milliseconds.
+
+    ``usage`` is what the service sent with it: on finals, ``usage.duration`` is the task's
+    billed seconds so far (None on partials).
+    """
 
     sentence: Sentence
     task_id: str
+    usage: Usage | None = None
 
     @property
     def is_final(self) -> bool:
@@ -78,7 +85,8 @@ class Reconnected:
     """The stream recovered from a transient failure by replaying audio into a new task.
 
     ``dropped_ms`` is audio that could not be replayed because the outage outlasted the
-    replay buffer: 0 means nothing was lost.
+    replay buffer: 0 means nothing was lost. ``billed_seconds`` is what the service reported
+    for the failed attempt (it is included in :attr:`RecognitionStream.billed_seconds`).
     """
 
     error: FunAsrError
@@ -86,6 +94,7 @@ class Reconnected:
     replayed_ms: int
     dropped_ms: int
     downtime_ms: float
+    billed_seconds: int = 0
 
 
 StreamEvent = SentenceEvent | TaskCompleted | Reconnected
@@ -107,6 +116,7 @@ class _Segment:
         self.task: Task | None = None
         self.direct = False  # send_audio may write straight to the task
         self.recovering = False  # between a failure and the next task's start
+        self.failed_billed = 0  # billed seconds of the attempt that just failed
         self.deadline: asyncio.Timeout | None = None
         self.wakeup = asyncio.Event()
         self.events: asyncio.Queue[_Item] = asyncio.Queue()
@@ -167,6 +177,7 @@ class RecognitionStream:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._progress = asyncio.Event()  # a feeder sent audio, or a segment changed state
         self.completed: list[TaskMetrics] = []
+        self._failed_billed = 0  # billed seconds of failed attempts (their audio was replayed)
 
     # ------------------------------------------------------------------ public API
 
@@ -177,8 +188,8 @@ class RecognitionStream:
 
     @property
     def billed_seconds(self) -> int:
-        """Sum of the billed seconds the service reported for the completed tasks."""
-        return sum(m.billed_seconds or 0 for m in self.completed)
+        """Billed seconds the service reported: completed tasks plus attempts that failed."""
+        return sum(m.billed_seconds or 0 for m in self.completed) + self._failed_billed
 
     @property
     def audio_ms(self) -> int:
@@ -344,6 +355,7 @@ class RecognitionStream:
         """Run the segment's task to completion, retrying transient failures with replay."""
         delays = backoff(initial=self.resilience.backoff_initial, maximum=self.resilience.backoff_max)
         failures = 0
+        outage_started = self._clock()
         retry: tuple[FunAsrError, float] | None = None
         while True:
             attempt_started = self._clock()
@@ -353,10 +365,12 @@ class RecognitionStream:
                 segment.direct = False
                 segment.recovering = True
                 self._progress.set()  # nothing drains during an outage: let the producer go on
-                if self._clock() - attempt_started >= self.resilience.quick_failure:
-                    failures = 0  # it worked for a while: this is a new outage
+                now = self._clock()
+                if now - attempt_started >= self.resilience.quick_failure:
+                    failures, outage_started = 0, now  # it worked for a while: this is a new outage
                 failures += 1
-                if not is_retryable(exc) or failures > self.resilience.max_retries:
+                too_long = now - outage_started > self.resilience.max_outage
+                if not is_retryable(exc) or failures > self.resilience.max_retries or too_long:
                     self._end_segment(segment, exc)
                     return
                 logger.warning("stream interrupted (%s); retry %d in a moment", exc, failures)
@@ -377,7 +391,7 @@ class RecognitionStream:
             task = await connection.start_task(
                 segment.params,
                 offset_ms=self._timeline.ms(replay_from),
-                listener=lambda task, sentence: self._deliver(segment, task, sentence),
+                listener=lambda task, result: self._deliver(segment, task, result),
             )
             task.metrics.acquire_ms = acquire_ms
             segment.task, segment.sent, segment.recovering = task, replay_from, False
@@ -392,9 +406,17 @@ class RecognitionStream:
                         self._timeline.ms(replayed),
                         self._timeline.ms(dropped),
                         (self._clock() - failed_at) * 1000,
+                        segment.failed_billed,
                     )
                 )
-            await self._pump(segment, task)
+                segment.failed_billed = 0
+            try:
+                await self._pump(segment, task)
+            except FunAsrError:
+                # What the service billed for the failed attempt is reported, never lost.
+                segment.failed_billed = task.metrics.billed_seconds or 0
+                self._failed_billed += segment.failed_billed
+                raise
             return task.metrics
         finally:
             segment.task, segment.deadline = None, None
@@ -445,8 +467,8 @@ class RecognitionStream:
             segment.direct = True
             await segment.wakeup.wait()
 
-    def _deliver(self, segment: _Segment, task: Task, sentence: Sentence) -> None:
-        shifted = sentence.shifted(task.offset_ms)
+    def _deliver(self, segment: _Segment, task: Task, result: ResultGenerated) -> None:
+        shifted = result.sentence.shifted(task.offset_ms)
         if shifted.is_final and shifted.end_time is not None:
             if shifted.end_time <= segment.final_end_ms:
                 return  # already delivered before a reconnect
@@ -454,7 +476,7 @@ class RecognitionStream:
             if self._params.format == "pcm":  # other formats can only be replayed whole
                 segment.acked = max(segment.acked, min(self._timeline.bytes_at(shifted.end_time), segment.sent))
                 self._release_replay()
-        segment.events.put_nowait(SentenceEvent(shifted, task.task_id))
+        segment.events.put_nowait(SentenceEvent(shifted, task.task_id, result.usage))
 
     def _complete_segment(self, segment: _Segment, metrics: TaskMetrics) -> None:
         if segment.end is None:  # the service ended the task by itself: later audio needs a new one

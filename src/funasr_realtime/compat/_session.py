@@ -115,16 +115,9 @@ class TaskSession:
 
     async def _read(self) -> None:
         assert self._task is not None
-        async for sentence in self._task.sentences():
-            self._sink.sentence(sentence, self._usage(sentence))
-
-    def _usage(self, sentence: Sentence) -> dict[str, Any] | None:
-        # The task keeps the running maximum of usage.duration, updated before the sentence
-        # is queued; the service reports it on finals only, and so do we.
-        billed = self.metrics.billed_seconds if self.metrics is not None else None
-        if not sentence.is_final or billed is None:
-            return None
-        return {"duration": billed}
+        async for result in self._task.results():
+            usage = result.usage.model_dump() if result.usage is not None else None
+            self._sink.sentence(result.sentence, usage)  # the usage the service sent with it
 
     def _started_task(self) -> Task:
         if self._error is not None:

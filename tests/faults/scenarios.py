@@ -17,7 +17,7 @@ from tests.conftest import chunks, load_speech
 
 #: Fast liveness for tests: a half-open connection is detected within ~1.5 s. A tighter pong
 #: deadline would also fire while the server decodes a replay burst of many seconds.
-TIMEOUTS = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=0.5, ping_timeout=1.0)
+TIMEOUTS = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=0.5, ping_timeout=1.0, close=0.3)
 RESILIENCE = fr.Resilience(backoff_initial=0.05, backoff_max=0.5, standby=True)
 FAULT_AT_MS = 6000  # mid-way through the second sentence of the long fixture
 PACE = 0.25  # seconds of wall time per second of audio (4x real time keeps the suite fast)

@@ -203,3 +203,47 @@ async def test_a_retried_task_keeps_its_parameters_while_updates_wait_for_the_ne
     silences = sorted(p["max_sentence_silence"] for p in proxy.run_task_parameters)
     # The next segment may start on the second connection before the retry: order varies.
     assert silences == [700, 900, 900], "the replayed task kept 900; the next task got 700"
+
+
+async def test_two_finalized_tasks_in_flight_then_a_pause_send_each_byte_once(grammar_server: ServerThread) -> None:
+    """Regression: a finalized task completing while no segment was current reopened a
+    segment over audio a later task already carried (sent and billed twice)."""
+    first, second = load_speech("s1"), load_speech("s2")
+    async with FaultProxy(grammar_server.url, latency=0.2) as proxy:
+        stream = fr.Client(url=proxy.url).stream()
+        await stream.connect()
+        reader = asyncio.create_task(collect(stream))
+        for chunk in chunks(first.pcm):
+            await stream.send_audio(chunk)
+        await stream.finalize()
+        for chunk in chunks(second.pcm):
+            await stream.send_audio(chunk)
+        await stream.finalize()  # before the first finalize is answered
+        await asyncio.sleep(1.5)  # then the user pauses
+        await stream.finish()
+        events = await reader
+    assert final_texts(events) == [first.text, second.text]
+    assert proxy.run_tasks == 2
+    assert sum(m.audio_bytes for m in stream.completed) == len(first.pcm) + len(second.pcm)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+async def test_injected_events_arrive_whole_while_partials_stream(grammar_server: ServerThread, attempt: int) -> None:
+    """The proxy injects between two server frames, never inside one."""
+    speech = load_speech("s3")
+    async with FaultProxy(grammar_server.url) as proxy:
+        stream = fr.Client(url=proxy.url, timeouts=TIMEOUTS, resilience=fr.Resilience(max_retries=0)).stream()
+        reader = asyncio.create_task(collect(stream))
+        for n, chunk in enumerate(chunks(speech.pcm, 1600)):
+            await stream.send_audio(chunk)
+            await asyncio.sleep(0.02)  # 50 ms of audio per 20 ms: the server streams partials back
+            if n == 20 + attempt:
+                assert proxy.run_tasks == 1, "the task is running when the fault strikes"
+                proxy.inject_task_failed(
+                    "Arrearage", "Access denied, please make sure your account is in good standing."
+                )
+                break
+        with pytest.raises(fr.TaskFailedError) as caught:
+            await asyncio.wait_for(reader, 5)
+        assert caught.value.error_code == "Arrearage"
+        await stream.aclose()

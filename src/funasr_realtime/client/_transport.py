@@ -50,7 +50,7 @@ async def open_websocket(config: ClientConfig) -> ClientConnection:
             open_timeout=timeouts.connect,
             ping_interval=timeouts.ping_interval,
             ping_timeout=timeouts.ping_timeout,
-            close_timeout=2.0,
+            close_timeout=timeouts.close,
             max_size=_MAX_MESSAGE_BYTES,
             logger=WIRE_LOGGER,
         )

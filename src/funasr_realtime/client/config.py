@@ -36,8 +36,10 @@ class Timeouts:
     * ``stop``: finish-task until task-finished (the trailing results arrive meanwhile);
     * ``send``: one audio frame accepted by the socket (a stalled socket cannot block forever);
     * ``ping_interval`` / ``ping_timeout``: WebSocket keepalive; a connection whose pong does
-      not come back within ``ping_timeout`` is declared dead, so a half-open or black-holed
-      connection is detected within ``ping_interval + ping_timeout`` (10 s by default).
+      not come back within ``ping_timeout`` is declared dead;
+    * ``close``: how long a closing handshake may take before the socket is dropped (a dead
+      peer never answers it). A half-open or black-holed connection is therefore detected
+      within ``ping_interval + ping_timeout + close`` (11 s by default).
     """
 
     connect: float = 10.0
@@ -46,6 +48,7 @@ class Timeouts:
     send: float = 10.0
     ping_interval: float | None = 5.0
     ping_timeout: float | None = 5.0
+    close: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

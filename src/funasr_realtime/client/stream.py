@@ -479,18 +479,20 @@ class RecognitionStream:
         segment.events.put_nowait(SentenceEvent(shifted, task.task_id, result.usage))
 
     def _complete_segment(self, segment: _Segment, metrics: TaskMetrics) -> None:
-        if segment.end is None:  # the service ended the task by itself: later audio needs a new one
-            segment.end = segment.sent
-            if self._current is segment:
-                self._current = None
-        segment.acked = segment.end
+        ended_by_service = segment.end is None  # not closed by us: the service ended the task
+        end = segment.sent if segment.end is None else segment.end
+        segment.end = segment.acked = end
         segment.done = True
         self._progress.set()
         self.completed.append(metrics)
         segment.events.put_nowait(TaskCompleted(metrics, finalized=segment.close_reason in ("finalize", "finish")))
         self._release_replay()
-        if self._current is None and not self._input_closed and self._replay.end > segment.end:
-            self._open_segment(segment.end)  # audio arrived after the service ended the task
+        if ended_by_service and self._current is segment:
+            # Audio that arrived after the service ended the task still needs a task; a
+            # segment we closed ourselves never reopens (later segments own later audio).
+            self._current = None
+            if not self._input_closed and self._replay.end > end:
+                self._open_segment(end)
 
     def _end_segment(self, segment: _Segment, error: FunAsrError) -> None:
         logger.warning("stream failed: %s", error)

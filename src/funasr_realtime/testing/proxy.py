@@ -62,6 +62,8 @@ class _Link:
     task_id: str = ""
     closing: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    server_frames: _FrameScanner = field(default_factory=lambda: _FrameScanner(masked=False))
+    injection: bytes | None = None  # frames to send the client at the next frame boundary, then reset
 
 
 class FaultProxy:
@@ -136,7 +138,8 @@ class FaultProxy:
     def close_with(self, code: int, reason: str = "") -> None:
         """Send the client a close frame with ``code`` as if the server closed, then reset."""
         payload = struct.pack("!H", code) + reason.encode()
-        self._send_to_clients(_frame(0x8, payload), then_reset=True)
+        for link in list(self._links):
+            self._inject(link, _frame(0x8, payload))
 
     def inject_task_failed(self, error_code: str, error_message: str) -> None:
         """Send each client a task-failed for its running task, then close like the service."""
@@ -151,9 +154,8 @@ class FaultProxy:
                 },
                 "payload": {},
             }
-            self._write(link.client, _frame(0x1, json.dumps(event).encode()))
-            self._write(link.client, _frame(0x8, struct.pack("!H", 1000)))
-            self._reset(link)
+            frames = _frame(0x1, json.dumps(event).encode()) + _frame(0x8, struct.pack("!H", 1000))
+            self._inject(link, frames)
 
     def reject_handshakes(self, status: int, count: int = 1) -> None:
         """Answer the next ``count`` connections' upgrade with HTTP ``status`` instead."""
@@ -195,7 +197,7 @@ class FaultProxy:
     async def _pump(
         self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_client: bool
     ) -> None:
-        frames = _FrameScanner(masked=from_client)
+        frames = _FrameScanner(masked=True) if from_client else link.server_frames
         shaper = _Shaper(self)
         try:
             while data := await reader.read(_CHUNK):
@@ -210,6 +212,9 @@ class FaultProxy:
                     link.server_bytes += len(data)
                     if link.closing:
                         self._cut(link, frames, data)
+                        return
+                    if link.injection is not None:
+                        self._finish_frame_then_inject(link, frames, data)
                         return
                     frames.feed(data)
                 self._deliver(writer, data, shaper)
@@ -235,6 +240,11 @@ class FaultProxy:
             self._reset(link)
         return True
 
+    def _finish_frame_then_inject(self, link: _Link, frames: _FrameScanner, data: bytes) -> None:
+        assert link.injection is not None
+        self._write(link.client, data[: frames.boundary_after(data)] + link.injection)
+        self._close_after_flush(link)
+
     def _cut(self, link: _Link, frames: _FrameScanner, data: bytes) -> None:
         boundary = frames.boundary_after(data)
         keep = boundary + max(1, (len(data) - boundary) // 2) if boundary < len(data) else len(data) // 2
@@ -257,15 +267,26 @@ class FaultProxy:
         else:
             asyncio.get_running_loop().call_at(due, self._write, writer, data)
 
-    def _send_to_clients(self, data: bytes, *, then_reset: bool) -> None:
-        for link in list(self._links):
-            self._write(link.client, data)
-            if then_reset:
-                self._reset(link)
+    def _inject(self, link: _Link, frames: bytes) -> None:
+        """Send ``frames`` to the client between two server frames, then reset the link."""
+        if link.server_frames.at_boundary:
+            self._write(link.client, frames)
+            self._close_after_flush(link)
+        else:
+            link.injection = frames  # the server→client pump sends it after the current frame
 
     def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
             writer.write(data)
+
+    def _close_after_flush(self, link: _Link) -> None:
+        """End the link like a server that sent its last frames: FIN to the client after the
+        data (an RST could discard what was just written), RST to the server."""
+        self._links.discard(link)
+        link.blackholed = True  # forward nothing more in either direction
+        with contextlib.suppress(Exception):
+            link.client.close()
+        _abort(link.server)
 
     def _reset(self, link: _Link) -> None:
         self._links.discard(link)
@@ -339,16 +360,25 @@ class _FrameScanner:
                 texts.append(payload)
         return texts
 
+    @property
+    def at_boundary(self) -> bool:
+        """Whether everything fed so far ended exactly at a frame boundary."""
+        return not self._in_handshake and not self._buffer
+
     def boundary_after(self, data: bytes) -> int:
         """Offset in ``data`` where the first frame starting in it begins (0 if aligned)."""
         pending = len(self._buffer)
-        return 0 if pending == 0 else min(len(data), max(0, self._frame_size() - pending))
+        if pending == 0:
+            return 0
+        header = self._header()
+        if header is None:  # not even the header is in yet: assume it completes in this chunk
+            return min(len(data), 1)
+        _, offset, length, _ = header
+        return min(len(data), max(0, offset + length - pending))
 
-    def _frame_size(self) -> int:
-        parsed = self._parse()
-        return parsed[2] if parsed is not None else len(self._buffer) + 1
-
-    def _parse(self) -> tuple[int, bytes, int] | None:
+    def _header(self) -> tuple[int, int, int, bytes] | None:
+        """(opcode, payload offset, payload length, mask) of the buffered frame, once its
+        header is complete, even if its payload is not."""
         buf = self._buffer
         if len(buf) < 2:
             return None
@@ -366,9 +396,16 @@ class _FrameScanner:
             if len(buf) < offset + 4:
                 return None
             mask, offset = bytes(buf[offset : offset + 4]), offset + 4
-        if len(buf) < offset + length:
+        return opcode, offset, length, mask
+
+    def _parse(self) -> tuple[int, bytes, int] | None:
+        header = self._header()
+        if header is None:
             return None
-        payload = bytes(buf[offset : offset + length])
+        opcode, offset, length, mask = header
+        if len(self._buffer) < offset + length:
+            return None
+        payload = bytes(self._buffer[offset : offset + length])
         if mask:
             payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if length < 4096 else payload
         return opcode, payload, offset + length

@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck unit clean reliability
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml adapters/livekit/pyproject.toml adapters/pipecat/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[server,cli,dev]"
+	$(PY) -m pip install --quiet -e ".[server,cli,dev]" -e adapters/livekit -e adapters/pipecat
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,8 +22,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples scripts
-	$(VENV)/bin/ruff format --check src tests examples scripts
+	$(VENV)/bin/ruff check src tests examples scripts adapters
+	$(VENV)/bin/ruff format --check src tests examples scripts adapters
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

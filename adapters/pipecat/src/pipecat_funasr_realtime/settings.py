@@ -1,0 +1,134 @@
+"""Runtime-updatable settings of the service, and how Pipecat languages map to Fun-ASR hints.
+
+The settings dataclass follows Pipecat's store/delta convention
+(:mod:`pipecat.services.settings`): the service holds a complete *store*; an
+``STTUpdateSettingsFrame(delta=FunAsrRealtimeSTTSettings(...))`` carries a sparse *delta*.
+Every field except ``language`` (a Pipecat :class:`Language`, stored as a Fun-ASR code) has
+the name and meaning of the :class:`funasr_realtime.RecognitionParams` field it feeds;
+``None`` means "not sent, the service default applies".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipecat.services.settings import STTSettings
+from pipecat.transcriptions.language import Language
+from pipecat.utils.types import NOT_GIVEN, NotGiven
+
+__all__ = ["LANGUAGE_MAP", "PARAMETER_FIELDS", "FunAsrRealtimeSTTSettings", "is_spaceless", "to_language"]
+
+
+@dataclass
+class FunAsrRealtimeSTTSettings(STTSettings):
+    """Settings of :class:`~pipecat_funasr_realtime.FunAsrRealtimeSTTService`.
+
+    Parameters:
+        model: Fun-ASR model (``fun-asr-realtime``, ``fun-asr-flash-8k-realtime``,
+            ``paraformer-realtime-v2``...).
+        language: A Pipecat ``Language`` sent as Fun-ASR's language hint; ``None``
+            auto-detects. Fun-ASR reads one hint: ``Language.ZH_CN`` → ``"zh"``.
+        vocabulary_id: Hot-word vocabulary (created with the DashScope vocabulary API).
+        phrase_id: Legacy Paraformer hot-phrase id.
+        max_sentence_silence: Silence in ms (200-6000, service default 1300) that ends a
+            sentence when segmentation is by silence.
+        semantic_punctuation_enabled: Segment by semantic punctuation instead of silence
+            (more accurate sentences, higher latency).
+        multi_threshold_mode_enabled: Stop silence segmentation from cutting sentences too long.
+        punctuation_prediction_enabled: Add punctuation.
+        inverse_text_normalization_enabled: Write numbers as digits.
+        disfluency_removal_enabled: Drop filler words.
+        speech_noise_threshold: Speech/noise sensitivity, -1.0 to 1.0.
+        extra: Further run-task parameters, sent verbatim.
+    """
+
+    vocabulary_id: str | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    phrase_id: str | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    max_sentence_silence: int | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    semantic_punctuation_enabled: bool | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    multi_threshold_mode_enabled: bool | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    punctuation_prediction_enabled: bool | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    inverse_text_normalization_enabled: bool | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    disfluency_removal_enabled: bool | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    speech_noise_threshold: float | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+
+    @classmethod
+    def defaults(cls) -> FunAsrRealtimeSTTSettings:
+        """A complete store: ``fun-asr-realtime``, auto-detected language, service defaults."""
+        return cls(
+            model="fun-asr-realtime",
+            language=None,
+            vocabulary_id=None,
+            phrase_id=None,
+            max_sentence_silence=None,
+            semantic_punctuation_enabled=None,
+            multi_threshold_mode_enabled=None,
+            punctuation_prediction_enabled=None,
+            inverse_text_normalization_enabled=None,
+            disfluency_removal_enabled=None,
+            speech_noise_threshold=None,
+        )
+
+    def recognition_parameters(self) -> dict[str, Any]:
+        """Keywords for :class:`funasr_realtime.RecognitionParams` (no sample rate or format)."""
+        language = self.language
+        parameters: dict[str, Any] = {
+            "model": self.model,
+            "language_hints": (str(language),) if language else None,
+            "extra": dict(self.extra),
+        }
+        for name in PARAMETER_FIELDS:
+            parameters[name] = getattr(self, name)
+        return parameters
+
+
+#: Settings fields that are Fun-ASR run-task parameters of the same name.
+PARAMETER_FIELDS = (
+    "vocabulary_id",
+    "phrase_id",
+    "max_sentence_silence",
+    "semantic_punctuation_enabled",
+    "multi_threshold_mode_enabled",
+    "punctuation_prediction_enabled",
+    "inverse_text_normalization_enabled",
+    "disfluency_removal_enabled",
+    "speech_noise_threshold",
+)
+
+# Fun-ASR's language hints are base codes; every regional or dialect variant of these
+# languages (zh-CN, zh-TW, zh-CN-sichuan, en-US, ja-JP...) maps to its base code.
+# Other languages fall back to their base code with a Pipecat warning, and the core's
+# capability table rejects them at start for models that do not serve them.
+_FUN_ASR_LANGUAGES = ("zh", "en", "ja")
+
+#: Pipecat language → Fun-ASR language hint.
+LANGUAGE_MAP: dict[Language, str] = {
+    language: language.value.split("-")[0]
+    for language in Language
+    if language.value.split("-")[0] in _FUN_ASR_LANGUAGES
+}
+
+
+def to_language(code: str | None) -> Language | None:
+    """The Pipecat ``Language`` of a stored Fun-ASR code (``"zh"`` → ``Language.ZH``)."""
+    if not code:
+        return None
+    try:
+        return Language(code)
+    except ValueError:
+        return None
+
+
+# Han, kana, CJK punctuation and full-width forms: text written without spaces between words.
+_SPACELESS = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+
+
+def is_spaceless(text: str) -> bool:
+    """Whether ``text`` is Chinese or Japanese, which must not be joined with spaces.
+
+    Decided from the text itself, so it also holds with auto-detected language and for
+    mixed text such as ``"我用Python写代码"``.
+    """
+    return _SPACELESS.search(text) is not None

@@ -1,0 +1,110 @@
+"""Driving the LiveKit plugin the way AgentSession does: rtc.AudioFrames into stt.stream()."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+
+from livekit import rtc
+from livekit.agents import stt
+
+from tests.conftest import load_speech
+
+FRAME_MS = 20
+PACE = 0.25  # wall seconds per second of audio: 4x real time keeps the suite fast
+
+Predicate = Callable[[list[stt.SpeechEvent]], bool]
+
+
+@functools.cache
+def speech_at(name: str, rate: int) -> bytes:
+    """A 16 kHz fixture as mono PCM at ``rate`` (LiveKit's own resampler for 48 kHz)."""
+    pcm = load_speech(name).pcm
+    if rate == 16000:
+        return pcm
+    resampler = rtc.AudioResampler(16000, rate, quality=rtc.AudioResamplerQuality.HIGH)
+    out = [bytes(f.data) for f in resampler.push(bytearray(pcm))]
+    out += [bytes(f.data) for f in resampler.flush()]
+    return b"".join(out)
+
+
+def silence(ms: int, rate: int) -> bytes:
+    return bytes(rate * 2 * ms // 1000)
+
+
+def frames(pcm: bytes, rate: int, *, channels: int = 1, frame_ms: int = FRAME_MS) -> list[rtc.AudioFrame]:
+    """20 ms frames, as a room track delivers them; ``channels=2`` duplicates the samples."""
+    size = rate * 2 * frame_ms // 1000
+    out = []
+    for start in range(0, len(pcm), size):
+        chunk = pcm[start : start + size]
+        if channels == 2:
+            chunk = b"".join(chunk[i : i + 2] * 2 for i in range(0, len(chunk), 2))
+        out.append(rtc.AudioFrame(chunk, rate, channels, len(chunk) // (2 * channels)))
+    return out
+
+
+async def push(stream: stt.RecognizeStream, audio: Sequence[rtc.AudioFrame], *, pace: float = PACE) -> None:
+    """Push frames at ``pace`` (wall seconds per audio second), like a live track."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    elapsed = 0.0
+    for frame in audio:
+        stream.push_frame(frame)
+        elapsed += frame.duration * pace
+        await asyncio.sleep(max(0.0, start + elapsed - loop.time()))
+
+
+class Recorder:
+    """Collects a stream's events in the background; ``wait_for`` a condition on them."""
+
+    def __init__(self, stream: stt.RecognizeStream) -> None:
+        self.events: list[stt.SpeechEvent] = []
+        self._changed = asyncio.Event()
+        self.task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: stt.RecognizeStream) -> None:
+        try:
+            async for event in stream:
+                self.events.append(event)
+                self._changed.set()
+        finally:
+            self._changed.set()
+
+    async def wait_for(self, predicate: Predicate, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate(self.events):
+                if self.task.done():
+                    self.task.result()
+                    raise AssertionError("the stream ended before the condition held")
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def finish(self, timeout: float = 15.0) -> list[stt.SpeechEvent]:
+        await asyncio.wait_for(self.task, timeout)
+        return self.events
+
+
+def kinds(events: Sequence[stt.SpeechEvent]) -> list[str]:
+    """Event types, with runs of interim transcripts collapsed into one ``interim``."""
+    out: list[str] = []
+    for event in events:
+        name = {
+            stt.SpeechEventType.START_OF_SPEECH: "start",
+            stt.SpeechEventType.INTERIM_TRANSCRIPT: "interim",
+            stt.SpeechEventType.FINAL_TRANSCRIPT: "final",
+            stt.SpeechEventType.END_OF_SPEECH: "end",
+            stt.SpeechEventType.RECOGNITION_USAGE: "usage",
+        }[event.type]
+        if not (name == "interim" and out and out[-1] == "interim"):
+            out.append(name)
+    return out
+
+
+def finals(events: Sequence[stt.SpeechEvent]) -> list[stt.SpeechData]:
+    return [e.alternatives[0] for e in events if e.type == stt.SpeechEventType.FINAL_TRANSCRIPT]
+
+
+def has_final(count: int = 1) -> Predicate:
+    return lambda events: len(finals(events)) >= count

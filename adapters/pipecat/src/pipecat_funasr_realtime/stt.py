@@ -94,7 +94,6 @@ FUNASR_REALTIME_TTFS_P99: float = DEFAULT_TTFS_P99
 _HOLD_SECONDS = 1.0
 # Stream ms: a finalized task's end (offset + audio) against the position of the request.
 _MARK_TOLERANCE_MS = 2
-_OVERLAP_MS = 250
 
 _QUOTA_CODES = frozenset({"Arrearage", "AllocationQuota.FreeTierOnly"})
 
@@ -268,7 +267,6 @@ class FunAsrRealtimeSTTService(STTService):
         self._marks: list[tuple[int, int]] = []
         self._utterance = 0
         self._held: Sentence | None = None  # a final that may be the last of a finalized task
-        self._transcribed_ms = -1  # stream time up to which finals were delivered
         self._last_interim: tuple[int | None, str] | None = None
         self._turn_open = False  # "server" endpointing: a proposed turn is open
         self._rotate_pending = False  # settings changed: rotate the task at the next boundary
@@ -446,7 +444,6 @@ class FunAsrRealtimeSTTService(STTService):
         session = _Session(self._client.stream(self._params(self._rate)))
         self._session = session
         self._marks, self._held, self._last_interim = [], None, None
-        self._transcribed_ms = -1  # stream time up to which finals were delivered
         self._languages = [(0, self._language())]
         session.pump = self.create_task(self._pump(session), name="funasr-realtime-pump")
         session.consumer = self.create_task(self._consume(session), name="funasr-realtime-consumer")
@@ -619,7 +616,7 @@ class FunAsrRealtimeSTTService(STTService):
                 await self._on_reconnected(item)
 
     async def _on_sentence(self, session: _Session, sentence: Sentence) -> None:
-        if not sentence.text.strip() or self._already_transcribed(sentence):
+        if not sentence.text.strip():
             return
         await self._release_held()  # a later sentence: the held one was not the task's last
         if not sentence.is_final:
@@ -634,7 +631,6 @@ class FunAsrRealtimeSTTService(STTService):
                 await self.push_frame(frame)
             return
         self._last_interim = None
-        self._transcribed_ms = max(self._transcribed_ms, sentence.end_time or sentence.begin_time)
         if self._marks and sentence.begin_time < self._marks[-1][0]:
             # Maybe the last final of a finalized task: its TaskCompleted says (next event).
             self._held = sentence
@@ -642,22 +638,6 @@ class FunAsrRealtimeSTTService(STTService):
         await self._push_transcript(sentence, finalized=self._endpointing == "server")
         if self._rotate_pending and not session.failed:
             await self._finalize(request=False)  # new settings from the next sentence on
-
-    def _already_transcribed(self, sentence: Sentence) -> bool:
-        """Whether ``sentence`` covers audio a delivered final already covered.
-
-        A guard: funasr-realtime 0.1.0 can run a completed segment's successor audio
-        through a second task when two finalized tasks complete back to back with no
-        audio in between; its sentences repeat earlier transcripts and are dropped here.
-        """
-        if sentence.is_final:
-            repeated = sentence.end_time is not None and sentence.end_time <= self._transcribed_ms
-        else:
-            # (sentence boundaries may overlap a little; a repeat starts well inside)
-            repeated = sentence.begin_time < self._transcribed_ms - _OVERLAP_MS
-        if repeated:
-            logger.debug("dropping a repeated sentence at %d ms: %r", sentence.begin_time, sentence.text)
-        return repeated
 
     async def _on_task_completed(self, event: TaskCompleted) -> None:
         metrics = event.metrics

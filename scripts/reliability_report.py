@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from tests.conftest import GRAMMAR, chunks, load_speech
-from tests.faults.scenarios import FAULT_AT_MS, PACE, SCENARIOS, TIMEOUTS, Outcome, run
+from tests.faults.scenarios import FAULT_AT_MS, PACE, SCENARIOS, TIMEOUTS, Outcome, long_outage, run
 from tests.server.process import served
 
 import funasr_realtime as fr
@@ -51,27 +51,9 @@ async def permanent_error_row(url: str) -> tuple[str, str, int]:
 
 
 async def outage_row(url: str) -> tuple[str, int, int]:
-    """A 1 s replay buffer and a black hole detected after ~2.5 s: the loss is reported."""
-    speech = load_speech("long")
-    resilience = fr.Resilience(replay_seconds=1.0, backoff_initial=0.05, backoff_max=0.2)
-    timeouts = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=1.0, ping_timeout=1.5)
-    async with FaultProxy(url) as proxy:
-        stream = fr.Client(url=proxy.url, api_key=KEY, timeouts=timeouts, resilience=resilience).stream()
-        reader = asyncio.create_task(_drain(stream))
-        start = time.monotonic()
-        for n, chunk in enumerate(chunks(speech.pcm[:320000])):
-            await asyncio.sleep(max(0.0, start + n * 0.1 - time.monotonic()))
-            await stream.send_audio(chunk)
-            if n == 20:
-                proxy.blackhole()
-        await stream.finish()
-        events = await reader
-    reconnects = [e for e in events if isinstance(e, fr.Reconnected)]
-    return (
-        "1 s replay buffer; black hole after 2 s of audio, noticed ~2.5 s later",
-        sum(r.dropped_ms for r in reconnects),
-        len(reconnects),
-    )
+    reconnects = await long_outage(url, api_key=KEY)
+    dropped = sum(r.dropped_ms for r in reconnects)
+    return "1 s replay buffer; black hole after 2 s of audio, noticed ~2.5 s later", dropped, len(reconnects)
 
 
 async def _drain(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:

@@ -133,6 +133,28 @@ async def run(scenario: Scenario, server_url: str, *, api_key: str | None = None
     return outcome
 
 
+async def long_outage(server_url: str, *, api_key: str | None = None) -> list[fr.Reconnected]:
+    """A 1 s replay buffer and a black hole after 2 s of real-time audio, noticed ~2.5 s
+    later: more audio is lost than the buffer holds. Returns the reconnects reported."""
+    speech = load_speech("long")
+    resilience = fr.Resilience(replay_seconds=1.0, backoff_initial=0.05, backoff_max=0.2)
+    slow_detection = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=1.0, ping_timeout=1.5)
+    async with FaultProxy(server_url) as proxy:
+        client = fr.Client(url=proxy.url, api_key=api_key, timeouts=slow_detection, resilience=resilience)
+        stream = client.stream()
+        outcome = Outcome(Scenario("long-outage", "black hole longer than the replay buffer"), [], [])
+        reader = asyncio.create_task(_collect(stream, outcome))
+        start = time.monotonic()
+        for n, chunk in enumerate(chunks(speech.pcm[:320000])):
+            await asyncio.sleep(max(0.0, start + n * 0.1 - time.monotonic()))
+            await stream.send_audio(chunk)
+            if n == 20:
+                proxy.blackhole()
+        await stream.finish()
+        await reader
+    return outcome.reconnects
+
+
 async def _feed(
     stream: fr.RecognitionStream, pcm: bytes, proxy: FaultProxy, inject: Inject | None, outcome: Outcome
 ) -> None:
@@ -155,4 +177,4 @@ async def _collect(stream: fr.RecognitionStream, outcome: Outcome) -> None:
             outcome.recovered_at = time.monotonic()
 
 
-__all__ = ["FAULT_AT_MS", "RESILIENCE", "SCENARIOS", "TIMEOUTS", "Fault", "Outcome", "Scenario", "run"]
+__all__ = ["FAULT_AT_MS", "RESILIENCE", "SCENARIOS", "TIMEOUTS", "Fault", "Outcome", "Scenario", "long_outage", "run"]

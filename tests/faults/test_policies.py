@@ -15,7 +15,7 @@ from funasr_realtime.server import ServerConfig
 from funasr_realtime.server.thread import ServerThread
 from funasr_realtime.testing import FaultProxy
 from tests.conftest import GRAMMAR, chunks, load_speech
-from tests.faults.scenarios import TIMEOUTS
+from tests.faults.scenarios import TIMEOUTS, long_outage
 
 
 async def collect(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:
@@ -87,21 +87,7 @@ async def test_an_outage_longer_than_max_outage_gives_up_on_time(grammar_server:
 
 async def test_outage_longer_than_the_replay_buffer_reports_dropped_audio(grammar_server: ServerThread) -> None:
     """Black hole for ~3 s of real-time audio with a 1 s replay buffer: the loss is reported."""
-    speech = load_speech("long")
-    resilience = fr.Resilience(replay_seconds=1.0, backoff_initial=0.05, backoff_max=0.2)
-    slow_detection = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=1.0, ping_timeout=1.5)
-    async with FaultProxy(grammar_server.url) as proxy:
-        stream = fr.Client(url=proxy.url, timeouts=slow_detection, resilience=resilience).stream()
-        reader = asyncio.create_task(collect(stream))
-        start = time.monotonic()
-        for n, chunk in enumerate(chunks(speech.pcm[: 160000 * 2])):
-            await asyncio.sleep(max(0.0, start + n * 0.1 - time.monotonic()))
-            await stream.send_audio(chunk)
-            if n == 20:
-                proxy.blackhole()
-        await stream.finish()
-        events = await reader
-    reconnects = [e for e in events if isinstance(e, fr.Reconnected)]
+    reconnects = await long_outage(grammar_server.url)
     assert reconnects, "the black hole was detected"
     assert sum(r.dropped_ms for r in reconnects) > 500, "the outage outlasted the 1 s buffer and says so"
     assert all(r.replayed_ms <= 1100 for r in reconnects)

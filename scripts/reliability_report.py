@@ -90,7 +90,7 @@ async def capacity_ramp(grammar: bool) -> list[tuple[int, bool, float]]:
     args = ("--grammar", str(GRAMMAR)) if grammar else ()
     rows = []
     with served(*args) as url:
-        for sessions in (1, 2, 4, 8, 12, 16, 24):
+        for sessions in (1, 2, 4, 8, 10, 12, 16, 24):
             ok, lag = await capacity(url, sessions)
             rows.append((sessions, ok, lag))
             if not ok:

@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit clean reliability
+.PHONY: install demo test lint typecheck unit clean reliability bench
 
 $(STAMP): pyproject.toml adapters/livekit/pyproject.toml adapters/pipecat/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[server,cli,dev]" -e adapters/livekit -e adapters/pipecat
+	$(PY) -m pip install --quiet -e ".[server,cli,dev,bench]" -e adapters/livekit -e adapters/pipecat
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,8 +22,8 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples scripts adapters
-	$(VENV)/bin/ruff format --check src tests examples scripts adapters
+	$(VENV)/bin/ruff check src tests examples scripts adapters bench
+	$(VENV)/bin/ruff format --check src tests examples scripts adapters bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -37,3 +37,8 @@ clean:
 ## make reliability: measure every fault scenario and the server capacity; writes docs/RELIABILITY.md
 reliability: $(STAMP)
 	PYTHONPATH=. $(PY) scripts/reliability_report.py
+
+## make bench: measure this client against the official SDK on this machine (20-25 min,
+## keep the machine otherwise idle); writes docs/BENCHMARKS.md and docs/bench/*.png
+bench: $(STAMP)
+	PYTHONPATH=. $(PY) -m bench $(BENCH_ARGS)

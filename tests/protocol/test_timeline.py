@@ -7,20 +7,6 @@ import pytest
 from funasr_realtime.protocol import Sentence, Timeline
 
 
-def test_starts_at_zero() -> None:
-    t = Timeline(16000)
-    assert t.total_bytes == 0
-    assert t.now_ms == 0
-
-
-def test_advance_counts_bytes() -> None:
-    t = Timeline(16000)
-    for _ in range(10):
-        t.advance(3200)  # 100 ms of 16 kHz s16le mono
-    assert t.total_bytes == 32000
-    assert t.now_ms == 1000
-
-
 @pytest.mark.parametrize(("rate", "nbytes", "ms"), [(16000, 3200, 100), (8000, 1600, 100), (48000, 96000, 1000)])
 def test_ms(rate: int, nbytes: int, ms: int) -> None:
     assert Timeline(rate).ms(nbytes) == ms
@@ -42,7 +28,6 @@ def test_bytes_at_is_on_a_sample_boundary_and_round_trips(rate: int) -> None:
 
 def test_task_offset_maps_task_times_onto_the_stream() -> None:
     t = Timeline(16000)
-    t.advance(16000)  # the first task carried 500 ms
-    offset = t.now_ms
+    offset = t.ms(16000)  # the first task carried 500 ms: the next starts there
     sentence = Sentence(begin_time=100, end_time=400, text="x").shifted(offset)
     assert (sentence.begin_time, sentence.end_time) == (600, 900)

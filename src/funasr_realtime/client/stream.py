@@ -194,7 +194,7 @@ class RecognitionStream:
     @property
     def audio_ms(self) -> int:
         """Stream time of all audio handed in so far."""
-        return self._timeline.now_ms
+        return self._timeline.ms(self._replay.end)
 
     async def connect(self) -> None:
         """Open a connection now (pre-warm), so the first audio pays no handshake.
@@ -217,7 +217,6 @@ class RecognitionStream:
             raise AudioError(f"PCM audio must be whole 16-bit samples; got {len(audio)} bytes")
         segment = self._current or self._open_segment(self._replay.end)
         self._replay.append(audio)
-        self._timeline.advance(len(audio))
         self._last_audio = self._clock()
         task = segment.task
         if self._unsent() > self._high_water:

@@ -15,12 +15,11 @@ from dataclasses import fields
 from pathlib import Path
 
 from tests.conftest import GRAMMAR, chunks, load_speech
-from tests.faults.scenarios import FAULT_AT_MS, PACE, SCENARIOS, TIMEOUTS, Outcome, long_outage, run
+from tests.faults.scenarios import FAULT_AT_MS, PACE, SCENARIOS, Outcome, long_outage, permanent_failure, run
 from tests.server.process import served
 
 import funasr_realtime as fr
 from funasr_realtime.server import ServerConfig
-from funasr_realtime.testing import FaultProxy
 
 KEY = "sk-report-0123456789abcdef"
 OUT = Path(__file__).resolve().parent.parent / "docs" / "RELIABILITY.md"
@@ -31,23 +30,12 @@ async def fault_rows(url: str) -> list[Outcome]:
 
 
 async def permanent_error_row(url: str) -> tuple[str, str, int]:
-    speech = load_speech("long")
-    async with FaultProxy(url) as proxy:
-        stream = fr.Client(url=proxy.url, api_key=KEY, timeouts=TIMEOUTS).stream()
-        observed = "no error"
-        reader = asyncio.create_task(_drain(stream))
-        for n, chunk in enumerate(chunks(speech.pcm[:96000])):
-            await stream.send_audio(chunk)
-            if n == 10:
-                await asyncio.sleep(0.2)
-                proxy.inject_task_failed("InvalidApiKey", "Invalid API-key provided.")
-                break
-        try:
-            await asyncio.wait_for(reader, 5)
-        except fr.TaskFailedError as exc:
-            observed = f"`TaskFailedError` {exc.error_code}, raised once"
-        await stream.aclose()
-        return "InvalidApiKey task-failed mid-stream", observed, proxy.run_tasks
+    outcome = await permanent_failure(url, api_key=KEY)
+    error = outcome.error
+    observed = (
+        f"`TaskFailedError` {error.error_code}, raised once" if isinstance(error, fr.TaskFailedError) else "no error"
+    )
+    return "InvalidApiKey task-failed mid-stream", observed, outcome.run_tasks
 
 
 async def outage_row(url: str) -> tuple[str, int, int]:

@@ -133,6 +133,43 @@ async def run(scenario: Scenario, server_url: str, *, api_key: str | None = None
     return outcome
 
 
+@dataclass
+class PermanentFailure:
+    """What a stream did after the service refused it for good mid-stream."""
+
+    error: fr.FunAsrError | None  # what iterating the stream raised
+    error_on_send: fr.FunAsrError | None  # what sending more audio raised afterwards
+    run_tasks: int  # tasks the proxy saw started: 1 means it was never retried
+
+
+async def permanent_failure(server_url: str, *, api_key: str | None = None) -> PermanentFailure:
+    """An InvalidApiKey task-failed injected one second into a task."""
+    speech = load_speech("long")
+    async with FaultProxy(server_url) as proxy:
+        stream = fr.Client(url=proxy.url, api_key=api_key, timeouts=TIMEOUTS).stream()
+        outcome = Outcome(Scenario("invalid-key", "InvalidApiKey task-failed mid-stream"), [], [])
+        reader = asyncio.create_task(_collect(stream, outcome))
+        for n, chunk in enumerate(chunks(speech.pcm[:96000])):
+            await stream.send_audio(chunk)
+            if n == 10:
+                await asyncio.sleep(0.2)
+                proxy.inject_task_failed("InvalidApiKey", "Invalid API-key provided.")
+                await asyncio.sleep(0.5)
+                break
+        result = PermanentFailure(None, None, 0)
+        try:
+            await asyncio.wait_for(reader, 5)
+        except fr.FunAsrError as exc:
+            result.error = exc
+        try:
+            await stream.send_audio(b"\x00\x00")
+        except fr.FunAsrError as exc:
+            result.error_on_send = exc
+        await stream.aclose()
+        result.run_tasks = proxy.run_tasks
+    return result
+
+
 async def long_outage(server_url: str, *, api_key: str | None = None) -> list[fr.Reconnected]:
     """A 1 s replay buffer and a black hole after 2 s of real-time audio, noticed ~2.5 s
     later: more audio is lost than the buffer holds. Returns the reconnects reported."""
@@ -177,4 +214,16 @@ async def _collect(stream: fr.RecognitionStream, outcome: Outcome) -> None:
             outcome.recovered_at = time.monotonic()
 
 
-__all__ = ["FAULT_AT_MS", "RESILIENCE", "SCENARIOS", "TIMEOUTS", "Fault", "Outcome", "Scenario", "long_outage", "run"]
+__all__ = [
+    "FAULT_AT_MS",
+    "RESILIENCE",
+    "SCENARIOS",
+    "TIMEOUTS",
+    "Fault",
+    "Outcome",
+    "Scenario",
+    "PermanentFailure",
+    "long_outage",
+    "permanent_failure",
+    "run",
+]

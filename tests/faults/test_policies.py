@@ -15,7 +15,7 @@ from funasr_realtime.server import ServerConfig
 from funasr_realtime.server.thread import ServerThread
 from funasr_realtime.testing import FaultProxy
 from tests.conftest import GRAMMAR, chunks, load_speech
-from tests.faults.scenarios import TIMEOUTS, long_outage
+from tests.faults.scenarios import TIMEOUTS, long_outage, permanent_failure
 
 
 async def collect(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:
@@ -27,24 +27,11 @@ def final_texts(events: list[fr.StreamEvent]) -> list[str]:
 
 
 async def test_injected_permanent_task_failure_is_not_retried(grammar_server: ServerThread) -> None:
-    speech = load_speech("long")
-    async with FaultProxy(grammar_server.url) as proxy:
-        stream = fr.Client(url=proxy.url, timeouts=TIMEOUTS).stream()
-        reader = asyncio.create_task(collect(stream))
-        for n, chunk in enumerate(chunks(speech.pcm[:96000])):
-            await stream.send_audio(chunk)
-            if n == 10:
-                await asyncio.sleep(0.2)
-                proxy.inject_task_failed("InvalidApiKey", "Invalid API-key provided.")
-                await asyncio.sleep(0.5)
-                break
-        with pytest.raises(fr.TaskFailedError) as caught:
-            await asyncio.wait_for(reader, 5)
-        assert caught.value.error_code == "InvalidApiKey"
-        assert proxy.run_tasks == 1, "a permanent error is never retried"
-        with pytest.raises(fr.TaskFailedError):
-            await stream.send_audio(b"\x00\x00")
-        await stream.aclose()
+    outcome = await permanent_failure(grammar_server.url)
+    assert isinstance(outcome.error, fr.TaskFailedError)
+    assert outcome.error.error_code == "InvalidApiKey"
+    assert outcome.run_tasks == 1, "a permanent error is never retried"
+    assert isinstance(outcome.error_on_send, fr.TaskFailedError)
 
 
 async def test_handshake_401_is_not_retried(grammar_server: ServerThread) -> None:

@@ -91,20 +91,14 @@ async def ours(  # noqa: PLR0915  (one linear scenario: connect, stream, finish)
     finish_timeout: float = 20.0,
     noop: bool = False,
     ramp_s: float = FRAME_S,
-    prototype: str | None = None,
     gc_freeze: bool = False,
 ) -> dict[str, Any]:
     """Run ``streams`` real-time streams of ``seconds`` each through one :class:`Client`.
 
     ``noop``: the same tasks and pacing with a send that does nothing and no client: the
     cost of the benchmark's own pacing loop (the floor subtracted to get the client's cost).
-    ``prototype``: a proposed core change patched in first (:mod:`bench.prototypes`).
     """
     import funasr_realtime as fr
-
-    from .prototypes import install
-
-    install(prototype)
 
     if noop:
         return await _noop_async(streams, seconds, settle_s)

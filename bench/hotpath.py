@@ -36,7 +36,6 @@ async def micro_worker(url: str, calls: int) -> dict[str, Any]:
     from funasr_realtime.protocol.messages import ResultGenerated, decode_server_event
 
     from .common import stamped_frame
-    from .prototypes import ChunkedReplayBuffer
 
     frame = stamped_frame(0)
     out: dict[str, float] = {}
@@ -94,19 +93,26 @@ async def micro_worker(url: str, calls: int) -> dict[str, Any]:
 
     rounds = max(1, calls // 20)
     out["replay_append_us"] = min(timeit.repeat(replay, number=rounds, repeat=5)) / rounds / 200 * 1e6
-    for key, kind in (("interleaved_append_us", ReplayBuffer), ("interleaved_append_chunked_us", ChunkedReplayBuffer)):
-        out[key] = _interleaved_appends(kind, frame, buffers=100 if calls < 1000 else 1000)
+    buffers = 100 if calls < 1000 else 1000
+    out["interleaved_append_us"] = _interleaved_appends([ReplayBuffer(640000) for _ in range(buffers)], frame)
+    out["interleaved_bytearray_us"] = _interleaved_appends([_GrowingBytes() for _ in range(buffers)], frame)
     return out
 
 
-def _interleaved_appends(kind: Any, frame: bytes, *, buffers: int) -> float:
+class _GrowingBytes(bytearray):
+    """The replay buffer's former storage: one bytearray grown a frame at a time."""
+
+    def append(self, audio: bytes) -> None:  # type: ignore[override]
+        self += audio
+
+
+def _interleaved_appends(held: list[Any], frame: bytes) -> float:
     """µs per append with many buffers growing side by side, as under many real-time streams."""
-    held = [kind(640000) for _ in range(buffers)]
     cpu = cpu_seconds()
     for _ in range(100):  # 10 s of audio each
         for buffer in held:
             buffer.append(frame)
-    return (cpu_seconds() - cpu) / (100 * buffers) * 1e6
+    return (cpu_seconds() - cpu) / (100 * len(held)) * 1e6
 
 
 async def _task_starts(url: str, frame: bytes, *, streams: int) -> float:
@@ -178,16 +184,6 @@ def run(ctx: Context) -> dict[str, Any]:
                 1000 * worker.data["cpu_s"] / (streams * seconds) if worker.ok and worker.data.get("cpu_s") else None
             )
             out["profiles"].append(profile)
-        # The measured effect of the proposed replay-buffer change at the concurrency target.
-        streams = 1000
-        for prototype in (None, "chunked_replay"):
-            ctx.log(f"hot path: {streams} streams, {prototype or 'released code'}")
-            args = {"url": server.url, "streams": streams, "seconds": seconds, "standby": False}
-            args |= {"ramp_s": 1.0, "prototype": prototype}
-            worker = run_worker("drivers", "ours", args, timeout=180, cpus=[0])
-            out.setdefault("prototype_runs", []).append(
-                {"prototype": prototype, "ok": worker.ok, "error": worker.error, **worker.data}
-            )
     return out
 
 
@@ -229,8 +225,9 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
                     [
                         "append a frame, 1000 buffers growing side by side",
                         fmt(micro.get("interleaved_append_us"), 2),
-                        f"{fmt(micro.get('interleaved_append_chunked_us'), 2)} (prototype: list of chunks)",
-                        fmt(micro.get("interleaved_append_us", 0) - micro.get("interleaved_append_chunked_us", 0), 2),
+                        f"{fmt(micro.get('interleaved_bytearray_us'), 2)} (one growing `bytearray` each, "
+                        "the former storage)",
+                        fmt(micro.get("interleaved_append_us", 0) - micro.get("interleaved_bytearray_us", 0), 2),
                     ],
                 ],
             ),
@@ -267,25 +264,4 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
                 ]
             )
         text += [table(["self: function", "share", "funasr_realtime, inclusive", "share"], rows), ""]
-    runs = result.get("prototype_runs") or []
-    if runs:
-        body = []
-        for run in runs:
-            if not run.get("ok"):
-                body.append([run.get("prototype") or "released code", run.get("error", "failed")[:80], "", ""])
-                continue
-            body.append(
-                [
-                    f"`{run['prototype']}` (bench/prototypes.py)" if run["prototype"] else "released code",
-                    fmt(100 * run["cpu_s"] / run["wall_s"], 1, "%"),
-                    fmt(1000 * run["cpu_s"] / (run["streams"] * run["audio_s"]), 3),
-                    fmt(run["send_lag"]["p99"], 1),
-                ]
-            )
-        text += [
-            "### Measured effect of the proposed change (1000 streams, calls arriving over 1 s)",
-            "",
-            table(["client", "client CPU (of one core)", "CPU ms per stream-second", "send-call lag p99 ms"], body),
-            "",
-        ]
     return "\n".join(text), []

@@ -63,3 +63,32 @@ def test_read_matches_a_model_of_the_whole_stream(steps: list[tuple[int, int]]) 
         assert data == bytes(stream[buffer.start :])
         assert dropped == buffer.start
         assert len(buffer) <= 64
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 90), st.integers(0, 200), st.integers(0, 200), st.integers(0, 200)), max_size=40)
+)
+def test_reads_of_any_range_match_the_stream_with_odd_sized_chunks(
+    steps: list[tuple[int, int, int, int]],
+) -> None:
+    buffer = ReplayBuffer(100)
+    stream = bytearray()
+    for size, ack, start, length in steps:
+        chunk = bytes((len(stream) + i) % 251 for i in range(size))
+        stream += chunk
+        buffer.append(chunk)
+        buffer.release(min(ack, len(stream)))
+        data, dropped = buffer.read(start, start + length)
+        first = max(start, buffer.start)
+        assert data == bytes(stream[first : min(start + length, len(stream))])
+        assert dropped == max(0, min(buffer.start, start + length, len(stream)) - start)
+        assert buffer.start % 2 == 0 and len(buffer) <= 100 and buffer.end == len(stream)
+
+
+def test_append_keeps_a_snapshot_of_mutable_audio() -> None:
+    buffer = ReplayBuffer(1000)
+    audio = bytearray(b"abcd")
+    buffer.append(audio)
+    audio[:] = b"zzzz"
+    assert buffer.read(0, 4) == (b"abcd", 0)

@@ -21,6 +21,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.protocol import State as WsState
 
 from ..protocol import (
     ClientProtocol,
@@ -132,6 +133,24 @@ class Task:
             self._t_first_audio = self._clock()
         self.metrics.audio_bytes += len(data)
         await self.connection.send_frames(frames)
+
+    def try_send_audio(self, data: bytes) -> bool:
+        """Send one frame of audio now, without awaiting, when that cannot block or reorder.
+
+        Returns False, having sent nothing, when the caller must await :meth:`send_audio`
+        instead: the task is not streaming, the connection is closed or backed up, another
+        send is in progress, or ``data`` is empty or larger than one frame.
+        """
+        connection = self.connection
+        if self._error is not None or connection.protocol.state is not ClientState.STREAMING:
+            return False
+        if not 0 < len(data) <= connection.protocol.max_frame_bytes or not connection.write_nowait(data):
+            return False
+        connection.protocol.send_audio(data)  # the state machine's bookkeeping: cannot fail here
+        if self._t_first_audio is None:
+            self._t_first_audio = self._clock()
+        self.metrics.audio_bytes += len(data)
+        return True
 
     async def continue_task(self, input: dict[str, Any]) -> None:
         """Update the running task's input (Fun-ASR context biasing)."""
@@ -303,6 +322,37 @@ class Connection:
         """Raise the reason the connection died, if it did."""
         if self._closed_error is not None:
             raise self._closed_error
+
+    def write_nowait(self, frame: bytes) -> bool:
+        """Write one binary frame synchronously if that can neither block nor reorder frames.
+
+        Returns False, having written nothing, when the socket is closed or backed up or
+        another send is in progress: the caller then awaits :meth:`send_frames`.
+        """
+        ws = self._ws
+        transport = ws.transport
+        if (
+            self._closed_error is not None
+            or self._send_lock.locked()
+            or ws.protocol.state is not WsState.OPEN
+            or transport is None
+            or transport.get_write_buffer_size() > _CONGESTED_BYTES
+        ):
+            return False
+        # This is websockets' own send() for bytes minus its coroutine and context manager
+        # (about half of a frame's CPU): frame it in the sans-I/O protocol, write it out.
+        # send() would then await a drain, which cannot wait below the write limit.
+        # send_data() is public but undocumented: the websockets range is pinned and
+        # tests/client/test_connection_write.py checks this path on every upgrade.
+        try:
+            ws.protocol.send_binary(frame)
+            ws.send_data()
+        except Exception as exc:
+            # What websockets' send() would do: terminate the connection. The reader then
+            # reports the close, the task fails, and the stream replays this audio.
+            logger.warning("closing the connection after a failed write: %r", exc)
+            transport.abort()
+        return True
 
     async def send_frames(self, frames: list[str] | list[bytes]) -> None:
         """Write frames in order, bounded by ``timeouts.send`` per call."""

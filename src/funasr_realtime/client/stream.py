@@ -221,14 +221,11 @@ class RecognitionStream:
         task = segment.task
         if self._unsent() > self._high_water:
             await self._wait_for_backlog()
-        elif segment.direct and task is not None and not task.connection.congested:
-            segment.sent += len(audio)  # before the await: the bytes are committed to the socket
-            try:
-                await task.send_audio(audio)
-            except FunAsrError as exc:
-                segment.direct = False
-                task._fail(exc)  # the supervisor sees the task fail, reconnects and replays
+        elif segment.direct and task is not None and task.try_send_audio(audio):
+            segment.sent += len(audio)  # the hot path: written with no await at all
         else:
+            # The feeder sends it: the task is starting, recovering, backed up or failed
+            # (a failed send there fails the task, and the supervisor reconnects and replays).
             segment.direct = False
             segment.wakeup.set()
 

@@ -90,6 +90,11 @@ class ClientProtocol:
         )
         return message.encode()
 
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest audio frame :meth:`send_audio` sends whole (larger data is split)."""
+        return self._max_frame
+
     def send_audio(self, data: bytes) -> list[bytes]:
         """Frame ``data`` for sending; chunks above the frame limit are split, never rejected.
 

@@ -99,9 +99,12 @@ class Task:
         self.task_id = task_id
         self.metrics = TaskMetrics(task_id=task_id, offset_ms=offset_ms)
         self._clock = clock
-        self._queue: asyncio.Queue[ResultGenerated | _End | FunAsrError] = asyncio.Queue()
-        # When set, results go to this callback (from the reader) instead of results().
+        # When set, results go to this callback (from the reader) instead of results(), and
+        # there is no queue at all (a stream starts a task per utterance: fewer objects).
         self._listener = listener
+        self._queue: asyncio.Queue[ResultGenerated | _End | FunAsrError] | None = (
+            asyncio.Queue() if listener is None else None
+        )
         self._started = asyncio.Event()
         self._done = asyncio.Event()
         self._error: FunAsrError | None = None
@@ -192,8 +195,14 @@ class Task:
     async def results(self) -> AsyncIterator[ResultGenerated]:
         """Partial and final results (sentence + usage) in arrival order, heartbeats dropped.
 
-        Ends at task-finished; raises the task's error on failure.
+        Ends at task-finished; raises the task's error on failure. Yields nothing for a task
+        started with a listener (the listener has the results).
         """
+        if self._queue is None:
+            await self.wait_done()
+            if self._error is not None:
+                raise self._error
+            return
         while True:
             item = await self._queue.get()
             if isinstance(item, _End):
@@ -226,7 +235,7 @@ class Task:
                 self.metrics.billed_seconds = max(self.metrics.billed_seconds or 0, event.usage.duration)
             if self._t_finish is not None:
                 self.metrics.last_package_delay_ms = (self._clock() - self._t_finish) * 1000
-            self._queue.put_nowait(_END)
+            self._push(_END)
             self._done.set()
         elif isinstance(event, TaskFailed):
             self._fail(TaskFailedError(event.error_code, event.error_message, event.task_id or self.task_id))
@@ -240,14 +249,18 @@ class Task:
         if self._listener is not None:
             self._listener(self, event)
         else:
-            self._queue.put_nowait(event)
+            self._push(event)
+
+    def _push(self, item: ResultGenerated | _End | FunAsrError) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(item)
 
     def _abort(self) -> None:
         """End the task's events quietly (the application aborted the stream)."""
         if self._done.is_set():
             return
         self.aborted = True
-        self._queue.put_nowait(_END)
+        self._push(_END)
         self._started.set()
         self._done.set()
 
@@ -255,7 +268,7 @@ class Task:
         if self._done.is_set():
             return
         self._error = error
-        self._queue.put_nowait(error)
+        self._push(error)
         self._started.set()
         self._done.set()
 

@@ -46,13 +46,13 @@ async def ours_worker(url: str, steps: list[int], standby: bool = True) -> dict[
 
     speech_frames()
     client = fr.Client(url=url, resilience=fr.Resilience(standby=standby))
-    frames = [frame_at(n, 0) for n in range(round(AUDIO_S * 10))]
+    count = round(AUDIO_S * 10)
     # One stream first, finished and closed: code paths, lazy imports and caches are warm,
     # so the steps measure streams, not first use.
     warm = client.stream()
     await warm.connect()
-    for frame in frames[:5]:
-        await warm.send_audio(frame)
+    for n in range(5):
+        await warm.send_audio(frame_at(n, 0))
     await warm.finish(timeout=10)
     streams: list[fr.RecognitionStream] = []
     points = []
@@ -62,8 +62,11 @@ async def ours_worker(url: str, steps: list[int], standby: bool = True) -> dict[
             batch = [client.stream() for _ in range(min(50, target - len(streams)))]
             await asyncio.gather(*(s.connect() for s in batch))
             for stream in batch:
-                for frame in frames:
-                    await stream.send_audio(frame)
+                # A new bytes object per frame and stream, as from a microphone or transport:
+                # the replay buffer keeps the frames it is handed without copying them, so
+                # frames shared between streams would hide its memory.
+                for n in range(count):
+                    await stream.send_audio(frame_at(n, 0))
                 await asyncio.sleep(0)
             streams.extend(batch)
         await asyncio.sleep(0.5 if target < 50 else 1.0)  # the feeders and sockets drain
@@ -81,11 +84,11 @@ def sdk_worker(url: str, steps: list[int]) -> dict[str, Any]:
     dashscope.base_websocket_api_url = url
     dashscope.api_key = "x"
     speech_frames()
-    frames = [frame_at(n, 0) for n in range(round(AUDIO_S * 10))]
+    count = round(AUDIO_S * 10)
     warm: Any = Recognition(model="fun-asr-realtime", format="pcm", sample_rate=16000, callback=RecognitionCallback())
     warm.start()
-    for frame in frames[:5]:
-        warm.send_audio_frame(frame)
+    for n in range(5):
+        warm.send_audio_frame(frame_at(n, 0))
     warm.stop()
     recognitions: list[Any] = []
     points = []
@@ -95,8 +98,8 @@ def sdk_worker(url: str, steps: list[int]) -> dict[str, Any]:
                 model="fun-asr-realtime", format="pcm", sample_rate=16000, callback=RecognitionCallback()
             )
             recognition.start()
-            for frame in frames:
-                recognition.send_audio_frame(frame)
+            for n in range(count):  # new frames per stream, as for ours
+                recognition.send_audio_frame(frame_at(n, 0))
             recognitions.append(recognition)
         time.sleep(1.0 if target < 50 else 2.0)  # its senders poll every 10 ms: let every thread send
         points.append((len(recognitions), _settle()))

@@ -112,13 +112,17 @@ async def test_task_failed_at_start_raises_typed_error(grammar_server: ServerThr
 
 
 async def test_task_failed_mid_stream_raises_typed_error() -> None:
+    """The service's inactivity timeout is retried (a stalled client's audio still needs
+    transcribing); once the retry budget is spent the stream raises the typed error."""
     speech = load_speech("s1")
     with ServerThread(ServerConfig(grammar=GRAMMAR, client_timeout=0.3)) as server:
-        stream = fr.Client(url=server.url).stream()
+        # One retry with a short backoff: the budget, not the machine's speed, ends the stream.
+        resilience = fr.Resilience(max_retries=1, backoff_initial=0.01, backoff_max=0.01)
+        stream = fr.Client(url=server.url, resilience=resilience).stream()
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(speech.pcm[:32000])
         with pytest.raises(fr.TaskFailedError) as caught:
-            await asyncio.wait_for(reader, 5)
+            await asyncio.wait_for(reader, 10)
         assert caught.value.error_code == "CLIENT_ERROR"
         assert "request timeout" in caught.value.error_message
         with pytest.raises(fr.TaskFailedError):

@@ -132,9 +132,7 @@ class Task:
             raise self._error
         self.connection.raise_if_closed()
         frames = self.connection.protocol.send_audio(data)
-        if self._t_first_audio is None:
-            self._t_first_audio = self._clock()
-        self.metrics.audio_bytes += len(data)
+        self._count_sent(data)
         await self.connection.send_frames(frames)
 
     def try_send_audio(self, data: bytes) -> bool:
@@ -150,10 +148,13 @@ class Task:
         if not 0 < len(data) <= connection.protocol.max_frame_bytes or not connection.write_nowait(data):
             return False
         connection.protocol.send_audio(data)  # the state machine's bookkeeping: cannot fail here
+        self._count_sent(data)
+        return True
+
+    def _count_sent(self, data: bytes) -> None:
         if self._t_first_audio is None:
             self._t_first_audio = self._clock()
         self.metrics.audio_bytes += len(data)
-        return True
 
     async def continue_task(self, input: dict[str, Any]) -> None:
         """Update the running task's input (Fun-ASR context biasing)."""
@@ -343,13 +344,11 @@ class Connection:
         another send is in progress: the caller then awaits :meth:`send_frames`.
         """
         ws = self._ws
-        transport = ws.transport
         if (
             self._closed_error is not None
             or self._send_lock.locked()
             or ws.protocol.state is not WsState.OPEN
-            or transport is None
-            or transport.get_write_buffer_size() > _CONGESTED_BYTES
+            or self.congested
         ):
             return False
         # This is websockets' own send() for bytes minus its coroutine and context manager
@@ -364,7 +363,7 @@ class Connection:
             # What websockets' send() would do: terminate the connection. The reader then
             # reports the close, the task fails, and the stream replays this audio.
             logger.warning("closing the connection after a failed write: %r", exc)
-            transport.abort()
+            ws.transport.abort()
         return True
 
     async def send_frames(self, frames: list[str] | list[bytes]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+from typing import TypeVar
 
 import pytest
 from pydantic import SecretStr
@@ -14,12 +15,13 @@ from websockets.asyncio.server import ServerConnection
 import funasr_realtime as fr
 from funasr_realtime.server import ServerConfig
 from funasr_realtime.server.thread import ServerThread
-from tests.client.scripted import event, read_run_task, result, scripted
+from tests.client.scripted import Handler, event, read_run_task, result, scripted
 from tests.conftest import GRAMMAR, chunks, load_speech
 
 SECRET = "sk-test-0123456789abcdef"
 FAST = fr.Timeouts(connect=2, task_started=0.5, stop=0.5, send=2, ping_interval=None)
 NO_RETRY = fr.Resilience(max_retries=0)
+E = TypeVar("E", bound=fr.FunAsrError)
 
 
 async def drain(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:
@@ -27,6 +29,20 @@ async def drain(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:
 
 
 # ---------------------------------------------------------------------------- local misuse
+
+
+async def expect_stream_error(handler: Handler, expected: type[E], match: str | None = None) -> E:
+    """Stream 100 ms of audio to a scripted peer (no retry); return the error the stream raised."""
+    async with scripted(handler) as url:
+        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
+        reader = asyncio.create_task(drain(stream))
+        await stream.send_audio(b"\x00\x00" * 1600)
+        try:
+            with pytest.raises(expected, match=match) as caught:
+                await asyncio.wait_for(reader, 5)
+        finally:
+            await stream.aclose()
+    return caught.value
 
 
 def test_wrong_rate_for_model_is_rejected_before_connecting() -> None:
@@ -177,13 +193,7 @@ async def test_malformed_server_json_is_a_remote_protocol_error() -> None:
         await ws.send("{not json")
         await ws.wait_closed()
 
-    async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
-        reader = asyncio.create_task(drain(stream))
-        await stream.send_audio(b"\x00\x00" * 1600)
-        with pytest.raises(fr.RemoteProtocolError, match="malformed server message"):
-            await asyncio.wait_for(reader, 5)
-        await stream.aclose()
+    await expect_stream_error(handler, fr.RemoteProtocolError, "malformed server message")
 
 
 async def test_unknown_event_is_a_remote_protocol_error() -> None:
@@ -193,13 +203,7 @@ async def test_unknown_event_is_a_remote_protocol_error() -> None:
         await ws.send(event("surprise", task_id))
         await ws.wait_closed()
 
-    async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
-        reader = asyncio.create_task(drain(stream))
-        await stream.send_audio(b"\x00\x00" * 1600)
-        with pytest.raises(fr.RemoteProtocolError, match="unknown server event 'surprise'"):
-            await asyncio.wait_for(reader, 5)
-        await stream.aclose()
+    await expect_stream_error(handler, fr.RemoteProtocolError, "unknown server event 'surprise'")
 
 
 async def test_silent_server_times_out_waiting_for_task_started() -> None:
@@ -207,14 +211,8 @@ async def test_silent_server_times_out_waiting_for_task_started() -> None:
         await read_run_task(ws)
         await ws.wait_closed()
 
-    async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
-        reader = asyncio.create_task(drain(stream))
-        await stream.send_audio(b"\x00\x00" * 1600)
-        with pytest.raises(fr.TransportTimeout, match="task-started") as caught:
-            await asyncio.wait_for(reader, 5)
-        assert fr.is_retryable(caught.value)
-        await stream.aclose()
+    error = await expect_stream_error(handler, fr.TransportTimeout, "task-started")
+    assert fr.is_retryable(error)
 
 
 async def test_server_that_never_finishes_makes_finish_time_out() -> None:
@@ -242,15 +240,9 @@ async def test_server_closing_mid_task_reports_code_and_reason() -> None:
         await ws.recv()
         await ws.close(1011, "engine crashed")
 
-    async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
-        reader = asyncio.create_task(drain(stream))
-        await stream.send_audio(b"\x00\x00" * 1600)
-        with pytest.raises(fr.ConnectionClosed) as caught:
-            await asyncio.wait_for(reader, 5)
-        assert caught.value.code == 1011 and caught.value.reason == "engine crashed"
-        assert fr.is_retryable(caught.value)
-        await stream.aclose()
+    error = await expect_stream_error(handler, fr.ConnectionClosed)
+    assert error.code == 1011 and error.reason == "engine crashed"
+    assert fr.is_retryable(error)
 
 
 async def test_heartbeat_results_are_dropped_and_sentence_end_is_finality() -> None:

@@ -21,6 +21,7 @@ from tests.server.wire import (
     sentences,
     start,
     stream,
+    transcribe,
     wait_closed,
 )
 from websockets.asyncio.client import ClientConnection, connect
@@ -125,11 +126,7 @@ async def test_max_connections_refuses_with_503() -> None:
 async def test_full_lifecycle_and_connection_reuse(grammar_server: ServerThread) -> None:
     s1 = load_speech("s1")
     async with connect(grammar_server.url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id)
-        await stream(ws, chunks(s1.pcm, 3200))
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws)
+        task_id, events = await transcribe(ws, chunks(s1.pcm, 3200))
         _assert_exact_task(events, task_id, s1.texts)
 
         results = sentences(events)
@@ -160,11 +157,7 @@ async def test_full_lifecycle_and_connection_reuse(grammar_server: ServerThread)
 
         # Same socket, new task id: the connection is reusable after task-finished.
         s3 = load_speech("s3")
-        second_id = new_task_id()
-        await start(ws, second_id)
-        await stream(ws, chunks(s3.pcm, 3200))
-        await ws.send(finish_task(second_id))
-        events = await events_until_end(ws)
+        second_id, events = await transcribe(ws, chunks(s3.pcm, 3200))
         _assert_exact_task(events, second_id, s3.texts)
         assert [s["sentence_id"] for s in finals(events)] == [1]
 
@@ -172,11 +165,7 @@ async def test_full_lifecycle_and_connection_reuse(grammar_server: ServerThread)
 async def test_long_recording_gives_ordered_sentences(grammar_server: ServerThread) -> None:
     long = load_speech("long")
     async with connect(grammar_server.url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id)
-        await stream(ws, chunks(long.pcm, 3200))
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws)
+        task_id, events = await transcribe(ws, chunks(long.pcm, 3200))
     _assert_exact_task(events, task_id, long.texts)
     final_pairs = [(s, u) for s, u in sentences(events) if s["sentence_end"]]
     assert [s["sentence_id"] for s, _ in final_pairs] == [1, 2, 3, 4, 5, 6]
@@ -191,11 +180,7 @@ async def test_long_recording_gives_ordered_sentences(grammar_server: ServerThre
 async def test_8k_pcm(grammar_server: ServerThread, model: str) -> None:
     s2 = load_speech("s2", 8000)
     async with connect(grammar_server.url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id, model, sample_rate=8000)
-        await stream(ws, chunks(s2.pcm, 1600))
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws)
+        task_id, events = await transcribe(ws, chunks(s2.pcm, 1600), model, sample_rate=8000)
     _assert_exact_task(events, task_id, s2.texts)
     final = finals(events)[0]
     assert final["end_time"] <= s2.duration_ms + 50  # times are in the 8 kHz audio's milliseconds
@@ -206,11 +191,7 @@ async def test_wav_file_streamed_with_its_header(grammar_server: ServerThread) -
     data = s1.path.read_bytes()
     assert data[:4] == b"RIFF"
     async with connect(grammar_server.url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id, format="wav")
-        await stream(ws, chunks(data, 12800))
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws)
+        task_id, events = await transcribe(ws, chunks(data, 12800), format="wav")
     _assert_exact_task(events, task_id, s1.texts)
 
 
@@ -232,11 +213,7 @@ async def test_wav_rate_mismatch_fails_and_closes(grammar_server: ServerThread) 
 async def test_synthetic_engine_marks_its_finals() -> None:
     s1 = load_speech("s1")
     async with LocalServer(ServerConfig(engine="synthetic")) as server, connect(server.url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id)
-        await stream(ws, chunks(s1.pcm, 3200))
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws)
+        _, events = await transcribe(ws, chunks(s1.pcm, 3200))
     assert events[-1]["header"]["event"] == "task-finished"
     texts = [s["text"] for s in finals(events)]
     assert texts
@@ -414,11 +391,7 @@ async def test_idle_timer_restarts_after_task_finished_but_not_during_a_task() -
 async def test_heartbeat_on_silence(grammar_server: ServerThread, heartbeat: bool) -> None:
     silence = b"\x00" * (4 * 16000 * 2)
     async with connect(grammar_server.url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id, heartbeat=heartbeat)
-        await stream(ws, chunks(silence, 3200))
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws)
+        _, events = await transcribe(ws, chunks(silence, 3200), heartbeat=heartbeat)
     assert events[-1]["header"]["event"] == "task-finished"
     results = sentences(events)
     beats = [(s, u) for s, u in results if s.get("heartbeat")]
@@ -523,11 +496,7 @@ async def test_client_disconnect_mid_sentence_returns_the_decoder() -> None:
         assert engine.idle_decoders == idle, "the decoder of the abandoned sentence was not returned"
         # The same server still recognizes on a fresh connection.
         async with connect(server.url) as ws:
-            task_id = new_task_id()
-            await start(ws, task_id)
-            await stream(ws, chunks(s1.pcm, 3200))
-            await ws.send(finish_task(task_id))
-            events = await events_until_end(ws)
+            task_id, events = await transcribe(ws, chunks(s1.pcm, 3200))
     _assert_exact_task(events, task_id, s1.texts)
 
 

@@ -96,3 +96,14 @@ def sentences(events: Iterable[dict[str, Any]]) -> list[tuple[dict[str, Any], di
 
 def finals(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s, _ in sentences(events) if s["sentence_end"]]
+
+
+async def transcribe(
+    ws: ClientConnection, frames: Iterable[bytes], model: str = "fun-asr-realtime", **kwargs: Any
+) -> tuple[str, list[dict[str, Any]]]:
+    """One whole task on ``ws``: run-task, the audio, finish-task. Its id, and its events to the end."""
+    task_id = new_task_id()
+    await start(ws, task_id, model, **kwargs)
+    await stream(ws, frames)
+    await ws.send(finish_task(task_id))
+    return task_id, await events_until_end(ws)

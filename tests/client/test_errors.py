@@ -104,11 +104,23 @@ async def test_send_after_finish_and_finish_twice(grammar_server: ServerThread) 
     assert any(isinstance(e, fr.TaskCompleted) for e in await reader)
 
 
-async def test_finalize_needs_pcm(grammar_server: ServerThread) -> None:
-    stream = fr.Client(url=grammar_server.url).stream(format="wav")
-    with pytest.raises(fr.LocalProtocolError, match="format='pcm'"):
-        await stream.finalize()
-    await stream.aclose()
+async def test_wav_stream_rotates_on_finalize(grammar_server: ServerThread) -> None:
+    """A container stream finalizes like PCM: the header stops at the client's converter."""
+    speech = load_speech("long")
+    wav = speech.path.read_bytes()
+    split = len(wav) - len(speech.pcm) + 10_300 * 32  # header + 10.3 s: between sentences 3 and 4
+    stream = fr.Client(url=grammar_server.url).stream(format="wav", sample_rate=16000)
+    reader = asyncio.create_task(drain(stream))
+    for chunk in chunks(wav[:split], 3200):
+        await stream.send_audio(chunk)
+    await stream.finalize()
+    for chunk in chunks(wav[split:], 3200):  # the same WAV stream goes on in the next task
+        await stream.send_audio(chunk)
+    await stream.finish()
+    events = await reader
+    finals = [e.sentence.text for e in events if isinstance(e, fr.SentenceEvent) and e.is_final]
+    assert finals == list(speech.texts)
+    assert [e.finalized for e in events if isinstance(e, fr.TaskCompleted)] == [True, True]
 
 
 # ---------------------------------------------------------------------------- server says no

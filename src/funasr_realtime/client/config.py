@@ -33,13 +33,21 @@ class Timeouts:
 
     * ``connect``: TCP + TLS + WebSocket handshake;
     * ``task_started``: run-task until task-started;
-    * ``stop``: finish-task until task-finished (the trailing results arrive meanwhile);
+    * ``stop``: after finish-task, how long the server may stay silent before the task is
+      declared stuck. The wait for the trailing results is extended by every message that
+      arrives, up to ``stop`` plus the duration of the audio not yet covered by a final, so
+      a server that is still working through a long file is never cut off;
     * ``send``: one audio frame accepted by the socket (a stalled socket cannot block forever);
-    * ``ping_interval`` / ``ping_timeout``: WebSocket keepalive; a connection whose pong does
-      not come back within ``ping_timeout`` is declared dead;
+    * ``ping_interval`` / ``ping_timeout``: liveness. When nothing was received for
+      ``ping_interval``, a ping is sent; the connection is declared dead when nothing at all
+      (no pong, no message) arrives within ``ping_timeout`` of it while the outgoing backlog
+      ahead of the ping is not draining. A busy server that reads its socket but answers late
+      is therefore never declared dead, and a send backlog does not hide a dead peer;
     * ``close``: how long a closing handshake may take before the socket is dropped (a dead
       peer never answers it). A half-open or black-holed connection is therefore detected
-      within ``ping_interval + ping_timeout + close`` (11 s by default).
+      within ``ping_interval + ping_timeout + close`` (11 s by default);
+    * ``results``: a task that has been sent audio for this long without a single message
+      back (no result, no heartbeat) is declared stalled and retried.
     """
 
     connect: float = 10.0
@@ -49,21 +57,29 @@ class Timeouts:
     ping_interval: float | None = 5.0
     ping_timeout: float | None = 5.0
     close: float = 1.0
+    results: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
 class Resilience:
-    """How a stream survives failures, mutes and rotations.
+    """How a stream survives failures, mutes, rotations and fast producers.
 
-    * ``max_retries``: consecutive failed attempts (a connect that fails, or a task that dies
-      within ``quick_failure`` seconds of starting) before the stream gives up and raises.
-      An attempt that lives longer resets the count. Permanent errors are never retried.
-    * ``max_outage``: the stream also gives up once one outage has lasted this long (seconds),
-      however the retries went, so a framework's own failover starts on a predictable clock.
+    * ``max_retries``: failed attempts in a row (connects that fail, tasks that die) before
+      the stream gives up and raises. Only an attempt that made progress (delivered a final
+      sentence or completed its task) resets the count. Permanent errors are never retried.
+    * ``max_outage``: the stream also gives up once one outage (the time since the last
+      attempt that made progress) has lasted this long (seconds), however the retries went.
+      A stream that cannot make progress therefore ends within ``max_outage`` plus one
+      attempt's own bound (about 45 s by default) with the last error.
     * ``backoff_initial`` / ``backoff_max``: exponential backoff with jitter between attempts.
     * ``replay_seconds``: audio not yet covered by a final sentence that is kept for replay
-      after a reconnect (16 kHz: 32 kB per second; the default 20 s is 640 kB at most).
-      An outage longer than this loses the oldest audio, and the stream says how much.
+      after a reconnect (16 kHz: 32 kB per second; the default 20 s is 640 kB at most). On a
+      healthy connection the stream paces a fast producer rather than evict it; only an
+      outage longer than this loses the oldest audio, and the stream says how much.
+    * ``max_lead``: pacing. A producer faster than real time (a file) may run at most this
+      many seconds of audio ahead of the recognition position the server has reported;
+      beyond it ``send_audio`` waits for results, but never holds a producer below real-time
+      pace. Sending a file as fast as you can is the fastest safe way.
     * ``idle_finish``: a task that receives no audio for this long is finished (its results
       are flushed), so a muted user never meets the service's 23 s timeout; the next audio
       opens a new task. Silence that is *sent* is billed; a mute that sends nothing is not.
@@ -73,10 +89,10 @@ class Resilience:
 
     max_retries: int = 5
     max_outage: float = 30.0
-    quick_failure: float = 5.0
     backoff_initial: float = 0.1
     backoff_max: float = 5.0
     replay_seconds: float = 20.0
+    max_lead: float = 10.0
     idle_finish: float = 10.0
     standby: bool = True
 

@@ -39,6 +39,7 @@ from ..protocol import (
     TaskStarted,
     TransportTimeout,
 )
+from ._liveness import Liveness
 from ._transport import closed_error, open_websocket, translated
 from .config import ClientConfig
 
@@ -102,6 +103,9 @@ class Task:
         # When set, results go to this callback (from the reader) instead of results(), and
         # there is no queue at all (a stream starts a task per utterance: fewer objects).
         self._listener = listener
+        #: Called by the reader after every message of this task, heartbeats included
+        #: (progress for pacing and for the wait after finish-task).
+        self.on_activity: Callable[[], None] | None = None
         self._queue: asyncio.Queue[ResultGenerated | _End | FunAsrError] | None = (
             asyncio.Queue() if listener is None else None
         )
@@ -155,6 +159,7 @@ class Task:
         if self._t_first_audio is None:
             self._t_first_audio = self._clock()
         self.metrics.audio_bytes += len(data)
+        self.connection.liveness.sent_audio(len(data))
 
     async def continue_task(self, input: dict[str, Any]) -> None:
         """Update the running task's input (Fun-ASR context biasing)."""
@@ -285,7 +290,9 @@ class Connection:
         self._task: Task | None = None
         self._send_lock = asyncio.Lock()
         self._closed_error: FunAsrError | None = None
+        self.liveness = Liveness(ws, config.timeouts, clock, self._declare_dead)
         self._reader = asyncio.create_task(self._read_loop(), name="funasr-realtime-reader")
+        self._watchdog = asyncio.create_task(self.liveness.run(), name="funasr-realtime-liveness")
 
     @classmethod
     async def open(cls, config: ClientConfig, *, clock: Clock = time.monotonic) -> Connection:
@@ -324,6 +331,7 @@ class Connection:
         assert self.protocol.task_id is not None
         task = Task(self, self.protocol.task_id, offset_ms, self._clock, listener)
         self._task = task
+        self.liveness.watch_results = params.heartbeat is True
         await self.send_frames([text])
         try:
             await task._wait_started(self.config.timeouts.task_started)
@@ -385,29 +393,47 @@ class Connection:
                         await self._ws.send(frame)
 
     async def aclose(self) -> None:
-        """Close the socket; a task still running fails with ConnectionClosed."""
+        """Close the socket and return once the reader and the watchdog have ended.
+
+        A task still running fails with ConnectionClosed.
+        """
+        self._watchdog.cancel()
         with contextlib.suppress(Exception):
             await self._ws.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        self._ws.transport.abort()  # the closing handshake is over or timed out: no lingering socket
+        for job in (self._reader, self._watchdog):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
 
     async def _read_loop(self) -> None:
         try:
             while True:
                 frame = await self._ws.recv()
+                self.liveness.received()
                 if not isinstance(frame, str):
                     self.protocol.receive_bytes(frame)  # always raises: the service sends no binary
                 event = self.protocol.receive_text(frame)
-                if event is not None:
-                    self._dispatch(event)
+                self._dispatch(event)
         except WsConnectionClosed as exc:
             self._mark_closed(closed_error(exc))
         except RemoteProtocolError as exc:
             logger.warning("closing connection after a protocol violation by the server: %s", exc)
             self._mark_closed(exc)  # before awaiting: senders must see this error, not a state error
             await self._ws.close(1002, "protocol error")
+        except Exception as exc:
+            # A bug on the result path (ours or a listener's) must end the task with a typed
+            # error, never kill the reader silently and leave the stream waiting forever.
+            logger.exception("internal error while handling a message from the server")
+            self._mark_closed(LocalProtocolError(f"internal error while handling a server message: {exc!r}"))
+            self._ws.transport.abort()
         finally:
             self._mark_closed(ConnectionClosed(None, "connection closed"))
+
+    def _declare_dead(self, error: FunAsrError) -> None:
+        """The watchdog found the peer dead or stalled: fail the task and drop the socket."""
+        logger.warning("dropping the connection: %s", error)
+        self._mark_closed(error)
+        self._ws.transport.abort()
 
     def _mark_closed(self, error: FunAsrError) -> None:
         """Record why the connection died (first reason wins) and fail the running task."""
@@ -418,10 +444,15 @@ class Connection:
         if self._task is not None:
             self._task._fail(error)
 
-    def _dispatch(self, event: ServerEvent) -> None:
+    def _dispatch(self, event: ServerEvent | None) -> None:
+        """Hand an event to the running task; ``None`` is a heartbeat (activity only)."""
         task = self._task
         if task is None:
             return
-        task._deliver(event)
-        if isinstance(event, (TaskFinished, TaskFailed)):
-            self._task = None
+        if event is not None:
+            task._deliver(event)
+            if isinstance(event, (TaskFinished, TaskFailed)):
+                self._task = None
+                self.liveness.task_ended()
+        if task.on_activity is not None:
+            task.on_activity()

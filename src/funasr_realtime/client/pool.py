@@ -85,9 +85,16 @@ class ConnectionPool:
                 return
             self._opening += 1
         connection = await self._open()
-        async with self._changed:
-            self._idle.append(connection)
-            self._changed.notify_all()
+        try:
+            async with self._changed:
+                if not self._closed:
+                    self._idle.append(connection)
+                    self._changed.notify_all()
+                    return
+        except BaseException:
+            await _close_quietly(connection)  # cancelled just after connecting: no leaked socket
+            raise
+        await _close_quietly(connection)  # the pool closed while it was connecting
 
     async def discard_idle(self) -> None:
         """Close the idle connections: after a failure they likely share the broken path."""
@@ -95,19 +102,20 @@ class ConnectionPool:
             idle, self._idle = self._idle, []
             self._changed.notify_all()
         for connection in idle:
-            with contextlib.suppress(FunAsrError):
-                await connection.aclose()
+            await _close_quietly(connection)
 
     async def aclose(self) -> None:
+        """Close every connection; returns once the standby task and the sockets are done."""
         self._closed = True
         if self._warming is not None:
             self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._warming
         connections = [*self._idle, *self._busy]
         self._idle.clear()
         self._busy.clear()
         for connection in connections:
-            with contextlib.suppress(FunAsrError):
-                await connection.aclose()
+            await _close_quietly(connection)
 
     def _size(self) -> int:
         self._busy = {c for c in self._busy if c.alive}
@@ -133,3 +141,8 @@ class ConnectionPool:
         except FunAsrError as exc:
             # A standby is an optimization: the next acquire opens (and reports) on demand.
             logger.debug("standby connection not opened: %s", exc)
+
+
+async def _close_quietly(connection: Connection) -> None:
+    with contextlib.suppress(FunAsrError):
+        await connection.aclose()

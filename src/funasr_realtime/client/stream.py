@@ -14,11 +14,18 @@ that goes to one task is a *segment*; a segment is supervised until its task com
 
 Events are delivered in segment order: a final never arrives after a later partial.
 Sentence and word times are stream milliseconds (task ms + the task's stream offset).
+
+Pacing: a producer faster than real time is held at most ``Resilience.max_lead`` seconds
+of audio ahead of what the server has reported recognizing, and the replay buffer never
+evicts audio on a healthy connection; neither rule ever holds a producer below real time.
+Containers (wav, mp3, opus...) are converted to PCM here, so every format rotates and
+replays like PCM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from ..audio import PcmConverter, pcm_converter
 from ..protocol import (
     AudioError,
     FunAsrError,
@@ -111,7 +119,11 @@ class _Segment:
         self.end: int | None = None  # set when the segment is closed
         self.sent = start  # audio handed to the current task up to here
         self.acked = start  # audio covered by this segment's finals up to here
-        self.final_end_ms = -1  # end of the last final delivered (suppresses replayed duplicates)
+        # A replayed task re-recognizes from ``acked``: a final of it that ends at or before
+        # this stream time covers audio a delivered final already covered (None: first attempt).
+        self.replayed_from_ms: int | None = None
+        self.progressed = False  # the current attempt delivered a final (resets the retry budget)
+        self.finish_cap: float | None = None  # latest loop time the wait after finish-task may reach
         self.close_reason: str | None = None
         self.task: Task | None = None
         self.direct = False  # send_audio may write straight to the task
@@ -139,10 +151,11 @@ class RecognitionStream:
                 if isinstance(event, SentenceEvent) and event.is_final:
                     print(event.sentence.text)
 
-    ``send_audio`` never waits on a slow or broken connection (audio goes to the replay
-    buffer and a background feeder); ``finalize`` returns at once. Results, reconnects and
-    task completions arrive through iteration. Finalizing by task rotation and replay
-    require ``format="pcm"``; other formats carry headers and are sent as one task.
+    ``send_audio`` never waits on a broken connection longer than real-time pace (audio
+    goes to the replay buffer and a background feeder) and paces a faster producer to what
+    the server can take; ``finalize`` returns at once. Results, reconnects and task
+    completions arrive through iteration. Every format finalizes, rotates and replays:
+    containers and compressed audio are converted to PCM before they are sent.
     """
 
     def __init__(
@@ -159,13 +172,14 @@ class RecognitionStream:
         self._params = params
         self._clock = clock
         self._timeline = Timeline(params.sample_rate)
-        replay_bytes = int(self.resilience.replay_seconds * params.sample_rate * 2)
-        # A producer faster than real time (a file) waits once this much is unsent, so the
-        # replay buffer only ever drops audio during an outage, never audio a healthy
-        # connection is about to send.
-        self._high_water = max(replay_bytes // 2, 32000)
-        # Compressed formats cannot be cut and replayed: keep everything (one task per stream).
-        self._replay = ReplayBuffer(replay_bytes if params.format == "pcm" else 1 << 62)
+        # Everything on the wire is PCM: a container's header and codec stop at this converter.
+        self._converter: PcmConverter | None = pcm_converter(params.format, params.sample_rate)
+        self._bytes_per_s = params.sample_rate * 2
+        self._replay_limit = max(int(self.resilience.replay_seconds * self._bytes_per_s) & ~1, 2)
+        self._lead_bytes = max(int(self.resilience.max_lead * self._bytes_per_s), 2)
+        self._replay = ReplayBuffer(self._replay_limit)
+        self._recognized = 0  # stream position up to which the server has reported results
+        self._pace_origin: tuple[float, int] | None = None  # (loop time, position) pacing started
         self._pool = ConnectionPool(config, clock, standby=self.resilience.standby)
         self._current: _Segment | None = None
         self._segments: list[_Segment] = []
@@ -175,7 +189,8 @@ class RecognitionStream:
         self._closed = False
         self._last_audio = clock()
         self._idle_timer: asyncio.TimerHandle | None = None
-        self._progress = asyncio.Event()  # a feeder sent audio, or a segment changed state
+        self._progress = asyncio.Event()  # results arrived, audio was sent, or a segment changed
+        self._tasks: set[asyncio.Task[None]] = set()  # every segment runner still running
         self.completed: list[TaskMetrics] = []
         self._failed_billed = 0  # billed seconds of failed attempts (their audio was replayed)
 
@@ -204,24 +219,35 @@ class RecognitionStream:
         await self._pool.prewarm()
 
     async def send_audio(self, audio: bytes) -> None:
-        """Hand in audio (s16le mono PCM at ``params.sample_rate`` for ``format="pcm"``).
+        """Hand in audio in ``params.format`` (s16le mono PCM at ``params.sample_rate`` for pcm).
 
-        Returns as soon as the audio is buffered or written; it never waits on a stalled
-        connection. Raises the stream's error if it failed, :class:`LocalProtocolError`
-        after :meth:`finish` or :meth:`aclose`, :class:`AudioError` for odd-length PCM.
+        Returns as soon as the audio is buffered or written. A producer faster than real time
+        waits here while it is more than ``Resilience.max_lead`` seconds ahead of the results
+        (or the replay buffer is full on a healthy connection), but never longer than
+        real-time pace would take. Raises the stream's error if it failed,
+        :class:`LocalProtocolError` after :meth:`finish` or :meth:`aclose`,
+        :class:`AudioError` for odd-length PCM or audio the converter cannot decode.
         """
         self._check_open("send audio")
+        if self._converter is not None:
+            audio = self._converter.feed(audio)
+        elif len(audio) % 2:
+            raise AudioError(f"PCM audio must be whole 16-bit samples; got {len(audio)} bytes")
         if not audio:
             return
-        if self._params.format == "pcm" and len(audio) % 2:
-            raise AudioError(f"PCM audio must be whole 16-bit samples; got {len(audio)} bytes")
+        if self._over_budget(len(audio)):
+            await self._pace(len(audio))
+            self._check_open("send audio")
+        else:
+            self._pace_origin = None
+        self._append(audio)
+
+    def _append(self, audio: bytes) -> None:
         segment = self._current or self._open_segment(self._replay.end)
         self._replay.append(audio)
         self._last_audio = self._clock()
         task = segment.task
-        if self._unsent() > self._high_water:
-            await self._wait_for_backlog()
-        elif segment.direct and task is not None and task.try_send_audio(audio):
+        if segment.direct and task is not None and task.try_send_audio(audio):
             segment.sent += len(audio)  # the hot path: written with no await at all
         else:
             # The feeder sends it: the task is starting, recovering, backed up or failed
@@ -237,22 +263,25 @@ class RecognitionStream:
         the last finalize.
         """
         self._check_open("finalize")
-        if self._params.format != "pcm":
-            raise LocalProtocolError(f"finalize needs format='pcm', not {self._params.format!r}; use finish()")
         self._close_current("finalize")
 
     async def finish(self, timeout: float | None = None) -> None:
         """End of input: finish the current task and wait for the trailing results.
 
-        Every wait inside is bounded (connect, task-started, task-finished, retries);
+        Every wait inside is bounded and follows progress: the wait for the last results
+        is extended while results arrive, up to ``Timeouts.stop`` plus the duration of the
+        audio still uncovered (connect, task-started and retries have their own bounds).
         ``timeout`` adds an overall bound. Events stay readable by iteration, which ends
         after the last task. Idempotent. Raises the stream's error, if any.
         """
         if not self._input_closed:
+            tail = self._converter.flush() if self._converter is not None and self._error is None else b""
+            if tail:
+                self._append(tail)
             self._input_closed = True
             self._close_current("finish")
             self._order.put_nowait(None)
-        runners = [s.runner for s in self._segments if s.runner is not None and not s.runner.done()]
+        runners = self._runners()
         if runners:
             _, pending = await asyncio.wait(runners, timeout=timeout)
             if pending:
@@ -264,18 +293,26 @@ class RecognitionStream:
             raise self._error
 
     async def aclose(self) -> None:
-        """Abort: stop every task without waiting for results and close the connections."""
-        if self._closed:
-            return
-        self._closed = self._input_closed = True
-        self._cancel_idle_timer()
-        for segment in self._segments:
-            if segment.runner is not None:
-                segment.runner.cancel()
-            segment.events.put_nowait(None)
-        self._progress.set()
-        self._order.put_nowait(None)
+        """Abort: stop every task without waiting for results, close the connections.
+
+        Returns once every background task of the stream has ended.
+        """
+        if not self._closed:
+            self._closed = self._input_closed = True
+            self._cancel_idle_timer()
+            for runner in self._tasks:
+                runner.cancel()
+            for segment in self._segments:
+                segment.events.put_nowait(None)
+            self._progress.set()
+            self._order.put_nowait(None)
+        runners = self._runners()
+        if runners:
+            await asyncio.wait(runners)
         await self._pool.aclose()
+
+    def _runners(self) -> list[asyncio.Task[None]]:
+        return [runner for runner in self._tasks if not runner.done()]
 
     def update_params(self, **changes: Any) -> RecognitionParams:
         """Change parameters (language, vocabulary, segmentation...) from the next task on.
@@ -329,13 +366,28 @@ class RecognitionStream:
     # ------------------------------------------------------------------ segments
 
     def _open_segment(self, start: int) -> _Segment:
-        segment = _Segment(start, self._params)
+        segment = _Segment(start, self._wire_params(self._params))
         self._current = segment
         self._segments = [s for s in self._segments if not s.done] + [segment]
         self._order.put_nowait(segment)
-        segment.runner = asyncio.create_task(self._supervise(segment), name="funasr-realtime-segment")
+        runner = asyncio.create_task(self._supervise(segment), name="funasr-realtime-segment")
+        segment.runner = runner
+        self._tasks.add(runner)
+        runner.add_done_callback(self._tasks.discard)
         self._arm_idle_timer()
         return segment
+
+    @staticmethod
+    def _wire_params(params: RecognitionParams) -> RecognitionParams:
+        """What a task asks for: PCM (converted here), and heartbeats unless refused.
+
+        Heartbeats report the server's position through silence, which paces a fast
+        producer and proves a silent task alive; they are never delivered.
+        """
+        heartbeat = True if params.heartbeat is None else params.heartbeat
+        if params.format == "pcm" and params.heartbeat is heartbeat:
+            return params
+        return params.replace(format="pcm", heartbeat=heartbeat)
 
     def _close_current(self, reason: str) -> None:
         segment, self._current = self._current, None
@@ -348,10 +400,15 @@ class RecognitionStream:
         self._progress.set()
 
     async def _supervise(self, segment: _Segment) -> None:
-        """Run the segment's task to completion, retrying transient failures with replay."""
+        """Run the segment's task to completion, retrying transient failures with replay.
+
+        The retry budget (``max_retries`` failures in a row, ``max_outage`` seconds) is
+        reset only by an attempt that made progress, so a server that accepts connections
+        but never delivers cannot keep the stream alive forever.
+        """
         delays = backoff(initial=self.resilience.backoff_initial, maximum=self.resilience.backoff_max)
         failures = 0
-        outage_started = self._clock()
+        outage_started: float | None = None
         retry: tuple[FunAsrError, float] | None = None
         while True:
             attempt_started = self._clock()
@@ -360,22 +417,28 @@ class RecognitionStream:
             except FunAsrError as exc:
                 segment.direct = False
                 segment.recovering = True
-                self._progress.set()  # nothing drains during an outage: let the producer go on
+                self._progress.set()
                 now = self._clock()
-                if now - attempt_started >= self.resilience.quick_failure:
-                    failures, outage_started = 0, now  # it worked for a while: this is a new outage
+                if segment.progressed or outage_started is None:
+                    segment.progressed = False
+                    failures, outage_started = 0, attempt_started
                 failures += 1
                 too_long = now - outage_started > self.resilience.max_outage
                 if not is_retryable(exc) or failures > self.resilience.max_retries or too_long:
                     self._end_segment(segment, exc)
                     return
                 logger.warning("stream interrupted (%s); retry %d in a moment", exc, failures)
-                retry = (exc, self._clock())
+                retry = (exc, now)
                 # A standby opened before the failure likely shares the broken path (a black
                 # hole swallows it too): reconnect on a fresh connection instead.
                 await self._pool.discard_idle()
                 await asyncio.sleep(next(delays))
                 continue
+            except Exception as exc:
+                # A bug must end the stream with one typed error, not kill this task silently.
+                logger.exception("internal error in a recognition stream")
+                self._end_segment(segment, LocalProtocolError(f"internal error in the stream: {exc!r}"))
+                return
             self._complete_segment(segment, metrics)
             return
 
@@ -390,7 +453,9 @@ class RecognitionStream:
                 listener=lambda task, result: self._deliver(segment, task, result),
             )
             task.metrics.acquire_ms = acquire_ms
+            task.on_activity = lambda: self._on_activity(segment, task)
             segment.task, segment.sent, segment.recovering = task, replay_from, False
+            segment.replayed_from_ms = self._timeline.ms(segment.acked) if retry else None
             if retry is not None:
                 error, failed_at = retry
                 dropped = replay_from - segment.acked
@@ -405,6 +470,8 @@ class RecognitionStream:
                         segment.failed_billed,
                     )
                 )
+                if dropped:
+                    logger.warning("%d ms of audio could not be replayed after %s", self._timeline.ms(dropped), error)
                 segment.failed_billed = 0
             try:
                 await self._pump(segment, task)
@@ -415,7 +482,7 @@ class RecognitionStream:
                 raise
             return task.metrics
         finally:
-            segment.task, segment.deadline = None, None
+            segment.task, segment.deadline, segment.finish_cap = None, None, None
             await self._pool.release(connection)
 
     async def _pump(self, segment: _Segment, task: Task) -> None:
@@ -423,13 +490,15 @@ class RecognitionStream:
 
         Sentences reach :meth:`_deliver` from the connection's reader as they are decoded
         (the task's listener: no extra hop through a queue); this coroutine only waits,
-        bounded once finish-task is sent.
+        bounded once finish-task is sent (see :meth:`_arm_finish_deadline`).
         """
         feeder = asyncio.create_task(self._feed(segment, task), name="funasr-realtime-feeder")
         feeder.add_done_callback(lambda job: _fail_task_with(task, job))
         try:
             async with asyncio.timeout(None) as deadline:
                 segment.deadline = deadline
+                if segment.finish_cap is not None:  # finish-task went out before the deadline existed
+                    self._extend_finish_deadline(segment)
                 await task.wait_done()
             if task.error is not None:
                 raise task.error
@@ -439,6 +508,8 @@ class RecognitionStream:
             raise TransportTimeout("task-finished", self.config.timeouts.stop) from None
         finally:
             feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feeder
 
     async def _feed(self, segment: _Segment, task: Task) -> None:
         """Send the segment's audio that is not sent yet; then finish-task once it is closed.
@@ -456,22 +527,47 @@ class RecognitionStream:
                 self._progress.set()
             if segment.closing:
                 await task.send_finish()
-                if segment.deadline is not None:
-                    segment.deadline.reschedule(asyncio.get_running_loop().time() + self.config.timeouts.stop)
+                self._arm_finish_deadline(segment)
                 return
             segment.wakeup.clear()
             segment.direct = True
             await segment.wakeup.wait()
 
+    def _arm_finish_deadline(self, segment: _Segment) -> None:
+        """Bound the wait for task-finished by the audio still to recognize, not a constant."""
+        end = segment.end if segment.end is not None else segment.sent
+        uncovered = max(0, end - max(segment.acked, self._recognized))
+        segment.finish_cap = (
+            asyncio.get_running_loop().time() + self.config.timeouts.stop + uncovered / self._bytes_per_s
+        )
+        self._extend_finish_deadline(segment)
+
+    def _extend_finish_deadline(self, segment: _Segment) -> None:
+        """``Timeouts.stop`` from now, never past the cap: called again by every message."""
+        if segment.deadline is None or segment.finish_cap is None:
+            return
+        now = asyncio.get_running_loop().time()
+        segment.deadline.reschedule(min(now + self.config.timeouts.stop, segment.finish_cap))
+
+    def _on_activity(self, segment: _Segment, task: Task) -> None:
+        """A message of the task arrived: move the recognized position, extend the wait."""
+        reported = self._timeline.bytes_at(task.offset_ms + task.connection.protocol.reported_ms)
+        position = min(reported, segment.sent)  # a server cannot recognize what it was not sent
+        if position > self._recognized:
+            self._recognized = position
+            self._progress.set()
+        if segment.finish_cap is not None:
+            self._extend_finish_deadline(segment)
+
     def _deliver(self, segment: _Segment, task: Task, result: ResultGenerated) -> None:
         shifted = result.sentence.shifted(task.offset_ms)
         if shifted.is_final and shifted.end_time is not None:
-            if shifted.end_time <= segment.final_end_ms:
-                return  # already delivered before a reconnect
-            segment.final_end_ms = shifted.end_time
-            if self._params.format == "pcm":  # other formats can only be replayed whole
-                segment.acked = max(segment.acked, min(self._timeline.bytes_at(shifted.end_time), segment.sent))
-                self._release_replay()
+            replayed_from = segment.replayed_from_ms
+            if replayed_from is not None and shifted.end_time <= replayed_from:
+                return  # a replayed task re-recognized audio a delivered final already covers
+            segment.acked = max(segment.acked, min(self._timeline.bytes_at(shifted.end_time), segment.sent))
+            segment.progressed = True
+            self._release_replay()
         segment.events.put_nowait(SentenceEvent(shifted, task.task_id, result.usage))
 
     def _complete_segment(self, segment: _Segment, metrics: TaskMetrics) -> None:
@@ -479,6 +575,7 @@ class RecognitionStream:
         end = segment.sent if segment.end is None else segment.end
         segment.end = segment.acked = end
         segment.done = True
+        self._recognized = max(self._recognized, end)
         self._progress.set()
         self.completed.append(metrics)
         segment.events.put_nowait(TaskCompleted(metrics, finalized=segment.close_reason in ("finalize", "finish")))
@@ -501,24 +598,34 @@ class RecognitionStream:
         if self._error is None:
             self._error = error
 
-    def _unsent(self) -> int:
-        """Audio handed in but not yet sent by a healthy segment (flow control)."""
-        segments = self._segments
-        if len(segments) == 1:  # the common case, on every frame: no list to build
-            only = segments[0]
-            return 0 if only.done or only.recovering else self._replay.end - only.sent
-        healthy = [s.sent for s in segments if not s.done and not s.recovering]
-        return self._replay.end - min(healthy, default=self._replay.end)
+    # ------------------------------------------------------------------ pacing
 
-    async def _wait_for_backlog(self) -> None:
-        """Wait until the healthy segments have sent enough (never during an outage)."""
-        while self._unsent() > self._high_water and not self._closed:
+    def _over_budget(self, size: int) -> bool:
+        """Whether ``size`` more bytes would run too far ahead of the results or evict audio."""
+        end = self._replay.end + size
+        return end - self._recognized > self._lead_bytes or len(self._replay) + size > self._replay_limit
+
+    async def _pace(self, size: int) -> None:
+        """Wait until ``size`` bytes fit the budget, but never longer than real-time pace.
+
+        From the moment a producer first runs over budget, it may still hand in audio as
+        fast as real time: a live source is never slowed, and a server that reports
+        nothing cannot stall a file forever (it then streams at real time).
+        """
+        loop = asyncio.get_running_loop()
+        origin = self._pace_origin
+        if origin is None:
+            origin = self._pace_origin = (loop.time(), self._replay.end)
+        ready_at = origin[0] + (self._replay.end + size - origin[1]) / self._bytes_per_s
+        while self._over_budget(size) and not self._input_closed and self._error is None:
+            remaining = ready_at - loop.time()
+            if remaining <= 0:
+                return
             self._progress.clear()
-            for segment in self._segments:
-                if not segment.done:
-                    segment.direct = False
-                    segment.wakeup.set()
-            await self._progress.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._progress.wait()
+        self._pace_origin = None
 
     def _release_replay(self) -> None:
         live = [s.acked for s in self._segments if not s.done]

@@ -25,6 +25,7 @@ from .messages import (
     FinishTask,
     ResultGenerated,
     RunTask,
+    Sentence,
     ServerEvent,
     TaskFailed,
     TaskFinished,
@@ -67,6 +68,9 @@ class ClientProtocol:
         self._max_frame = max_frame_bytes
         self._task_ids = task_ids
         self.task_id: str | None = None
+        #: How far into the current task's audio the server has reported (ms): the furthest
+        #: time of any result, heartbeats included. A sender uses it to pace itself.
+        self.reported_ms = 0
 
     @property
     def state(self) -> ClientState:
@@ -81,6 +85,7 @@ class ClientProtocol:
         """
         self._machine.fire(ClientTrigger.RUN_TASK)
         self.task_id = self._task_ids()
+        self.reported_ms = 0
         message = RunTask(
             task_id=self.task_id,
             model=params.model,
@@ -140,8 +145,10 @@ class ClientProtocol:
             raise
         self._check_task_id(event)
         self._machine.fire(_TRIGGERS[type(event)])
-        if isinstance(event, ResultGenerated) and event.sentence.heartbeat:
-            return None
+        if isinstance(event, ResultGenerated):
+            self.reported_ms = max(self.reported_ms, _furthest_ms(event.sentence))
+            if event.sentence.heartbeat:
+                return None
         return event
 
     def receive_bytes(self, data: bytes) -> NoReturn:
@@ -161,3 +168,11 @@ class ClientProtocol:
             return
         self._machine.state = ClientState.FAILED
         raise RemoteProtocolError(f"event for task {event.task_id[:64]!r} while the current task is {self.task_id!r}")
+
+
+def _furthest_ms(sentence: Sentence) -> int:
+    """The latest audio time a result speaks for (its end, its last word, or its start)."""
+    furthest = max(sentence.begin_time, sentence.end_time or 0)
+    if sentence.words:
+        furthest = max(furthest, sentence.words[-1].end_time)
+    return furthest

@@ -32,6 +32,7 @@ from funasr_realtime.protocol import (
     Word,
     decode_client_message,
     decode_server_event,
+    messages,
 )
 
 FUZZ = settings(
@@ -64,19 +65,26 @@ json_values = st.recursive(
 )
 json_dicts = st.dictionaries(st.text(max_size=8), json_values, max_size=3)
 
-# Valid messages, used for the round trips and as seeds for the mutations below.
-word_objects = st.builds(Word, begin_time=ints, end_time=ints, text=text, punctuation=text)
-sentence_objects = st.builds(
-    Sentence,
-    begin_time=ints,
-    end_time=st.none() | ints,
-    text=text,
-    words=st.lists(word_objects, max_size=4).map(tuple),
-    heartbeat=st.none() | st.booleans(),
-    sentence_end=st.none() | st.booleans(),
-    sentence_id=st.none() | ints,
+# Valid messages, used for the round trips and as seeds for the mutations below. Times are
+# ordered (end ≥ begin) and task ids use the decoders' charset: see the bounds tests below.
+spans = st.tuples(ints, ints).map(sorted)
+word_objects = spans.flatmap(
+    lambda span: st.builds(Word, begin_time=st.just(span[0]), end_time=st.just(span[1]), text=text, punctuation=text)
+)
+sentence_objects = st.tuples(spans, st.booleans()).flatmap(
+    lambda spec: st.builds(
+        Sentence,
+        begin_time=st.just(spec[0][0]),
+        end_time=st.just(spec[0][1] if spec[1] else None),
+        text=text,
+        words=st.lists(word_objects, max_size=4).map(tuple),
+        heartbeat=st.none() | st.booleans(),
+        sentence_end=st.none() | st.booleans(),
+        sentence_id=st.none() | ints,
+    )
 )
 usages = st.none() | st.builds(Usage, duration=ints)
+task_id_text = st.from_regex(r"[A-Za-z0-9_.:-]{0,40}", fullmatch=True)
 
 
 def server_event_objects(task_ids: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
@@ -104,8 +112,8 @@ def client_message_objects(task_ids: st.SearchStrategy[str]) -> st.SearchStrateg
     )
 
 
-server_events = server_event_objects(text)
-client_messages = client_message_objects(text)
+server_events = server_event_objects(task_id_text)
+client_messages = client_message_objects(task_id_text)
 
 # Near-valid messages: a valid message with a few random edits (delete a key or list item,
 # replace a value with one of the wrong type or with another protocol name, add a key).
@@ -387,3 +395,143 @@ def test_shifted_moves_every_time_by_the_offset(offset: int, sentence: Sentence)
     ]
     assert moved.is_final == sentence.is_final
     assert moved.shifted(-offset) == sentence
+
+
+# --------------------------------------------------------------------------- bounds (issue 11)
+# Every number the server decoder accepts is bounded; everything outside is rejected as
+# RemoteProtocolError at decode time (never a value that overflows downstream).
+
+TIME_FIELDS = ("begin_time", "end_time")
+EVENT_CHARS = "abcdefghijklmnopqrstuvwxyz-"
+in_range_times = st.integers(min_value=0, max_value=messages.MAX_TIME_MS)
+absurd_numbers = st.one_of(
+    st.integers(max_value=-1),
+    st.integers(min_value=messages.MAX_TIME_MS + 1),
+    st.integers(min_value=10**40, max_value=10**400),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet="0123456789", min_size=1, max_size=12),
+)
+
+
+def result_frame(sentence: dict[str, Any], usage: Any = None) -> str:
+    payload = {"output": {"sentence": sentence}, "usage": usage}
+    return json.dumps({"header": {"task_id": TASK, "event": "result-generated"}, "payload": payload})
+
+
+def final(begin: Any = 0, end: Any = 500, **fields: Any) -> dict[str, Any]:
+    return {"begin_time": begin, "end_time": end, "text": "x", "sentence_end": True, **fields}
+
+
+@FUZZ
+@given(st.sampled_from(TIME_FIELDS), absurd_numbers)
+def test_absurd_sentence_times_are_rejected(name: str, value: Any) -> None:
+    # The other time is in range and ordered, so only the absurd value can be the reason.
+    sentence = final(begin=value, end=messages.MAX_TIME_MS) if name == "begin_time" else final(end=value)
+    with pytest.raises(RemoteProtocolError, match="malformed server message"):
+        decode_server_event(result_frame(sentence))
+
+
+@FUZZ
+@given(st.sampled_from(TIME_FIELDS), absurd_numbers)
+def test_absurd_word_times_are_rejected(name: str, value: Any) -> None:
+    word = {"begin_time": 0, "end_time": messages.MAX_TIME_MS, "text": "w", name: value}
+    with pytest.raises(RemoteProtocolError, match="words"):
+        decode_server_event(result_frame(final(words=[word])))
+
+
+@FUZZ
+@given(absurd_numbers)
+def test_absurd_sentence_ids_and_durations_are_rejected(value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= messages.MAX_SENTENCE_ID:
+        return  # in range for ids (the strategy is shared with times)
+    with pytest.raises(RemoteProtocolError, match="sentence_id"):
+        decode_server_event(result_frame(final(sentence_id=value)))
+    with pytest.raises(RemoteProtocolError, match="duration"):
+        decode_server_event(result_frame(final(), {"duration": value}))
+    finished = {"header": {"task_id": TASK, "event": "task-finished"}, "payload": {"usage": {"duration": value}}}
+    with pytest.raises(RemoteProtocolError, match="duration"):
+        decode_server_event(json.dumps(finished))
+
+
+@FUZZ
+@given(in_range_times, in_range_times)
+def test_times_in_range_decode_and_order_is_enforced(a: int, b: int) -> None:
+    begin, end = min(a, b), max(a, b)
+    event = decode_server_event(
+        result_frame(final(begin, end, words=[{"begin_time": begin, "end_time": end, "text": "w"}]))
+    )
+    assert isinstance(event, ResultGenerated)
+    assert (event.sentence.begin_time, event.sentence.end_time) == (begin, end)
+    if begin < end:
+        with pytest.raises(RemoteProtocolError, match="before begin_time"):
+            decode_server_event(result_frame(final(end, begin)))
+        word = {"begin_time": end, "end_time": begin, "text": "w"}
+        with pytest.raises(RemoteProtocolError, match="before begin_time"):
+            decode_server_event(result_frame(final(words=[word])))
+
+
+@FUZZ
+@given(st.text(min_size=1, max_size=200))
+def test_task_ids_outside_the_charset_or_length_are_rejected(task_id: str) -> None:
+    frame = json.dumps({"header": {"task_id": task_id, "event": "task-started"}})
+    client_frame = FinishTask(task_id).encode()
+    valid = len(task_id) <= messages.MAX_TASK_ID_CHARS and all(
+        c.isascii() and (c.isalnum() or c in "_.:-") for c in task_id
+    )
+    if valid:
+        assert decode_server_event(frame) == TaskStarted(task_id)
+        assert decode_client_message(client_frame) == FinishTask(task_id)
+        return
+    with pytest.raises(RemoteProtocolError, match="task_id"):
+        decode_server_event(frame)
+    with pytest.raises(RemoteProtocolError, match="task_id"):
+        decode_client_message(client_frame)
+
+
+@FUZZ
+@given(st.integers(min_value=0, max_value=10**6))
+def test_text_lengths_are_bounded(extra: int) -> None:
+    decode_server_event(result_frame(final(text="a" * messages.MAX_TEXT_CHARS)))
+    with pytest.raises(RemoteProtocolError, match="text"):
+        decode_server_event(result_frame(final(text="a" * (messages.MAX_TEXT_CHARS + 1 + extra))))
+    word = {"begin_time": 0, "end_time": 1, "text": "w" * (messages.MAX_WORD_CHARS + 1 + extra % 1000)}
+    with pytest.raises(RemoteProtocolError, match="text"):
+        decode_server_event(result_frame(final(words=[word])))
+
+
+def test_too_many_words_are_rejected_before_they_are_built() -> None:
+    words = [{"begin_time": 0, "end_time": 1, "text": "w"}] * (messages.MAX_WORDS + 1)
+    with pytest.raises(RemoteProtocolError, match="words"):
+        decode_server_event(result_frame(final(words=words)))
+
+
+def test_bounds_apply_to_the_wire_not_to_objects_built_in_code() -> None:
+    """A merged or test-built sentence is not a peer's message: only decoding is bounded."""
+    built = Sentence(begin_time=900, end_time=100, sentence_id=-1)
+    assert built.end_time == 100
+    with pytest.raises(RemoteProtocolError):
+        decode_server_event(ResultGenerated(TASK, built).encode())
+
+
+@FUZZ
+@given(st.text(min_size=1, max_size=200))
+def test_unknown_event_text_is_quoted_only_when_it_looks_like_an_event(name: str) -> None:
+    """A hostile peer's text (a key it echoes, control characters) stays out of error texts."""
+    frame = json.dumps({"header": {"task_id": TASK, "event": name}})
+    if name in {"task-started", "result-generated", "task-finished", "task-failed"}:
+        return
+    with pytest.raises(RemoteProtocolError) as caught:
+        decode_server_event(frame)
+    looks_like_event = len(name) <= 64 and name[0] in "abcdefghijklmnopqrstuvwxyz" and set(name) <= set(EVENT_CHARS)
+    assert (repr(name) in str(caught.value)) == looks_like_event
+
+
+@FUZZ
+@given(st.integers(min_value=2049, max_value=100_000))
+def test_task_failed_texts_are_cut_not_rejected(size: int) -> None:
+    header = {"task_id": TASK, "event": "task-failed", "error_code": "C" * size, "error_message": "m" * size}
+    event = decode_server_event(json.dumps({"header": header}))
+    assert isinstance(event, TaskFailed)
+    assert len(event.error_code) <= 128 and len(event.error_message) <= 2048
+    assert event.error_code.startswith("CCC") and event.error_message.startswith("mmm")

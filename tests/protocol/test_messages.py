@@ -406,6 +406,15 @@ def test_sentence_is_immutable() -> None:
 
 # --------------------------------------------------------------------------- server decoding: violations
 
+
+def _final_with(fields: str) -> str:
+    """A final result frame whose sentence has ``fields`` (raw JSON, to send what json.dumps cannot)."""
+    return (
+        '{"header": {"task_id": "t", "event": "result-generated"}, '
+        '"payload": {"output": {"sentence": {"text": "x", "sentence_end": true, ' + fields + "}}}}"
+    )
+
+
 MALFORMED_SERVER_FRAMES = {
     "empty": "",
     "not-json": "hello",
@@ -461,6 +470,28 @@ MALFORMED_SERVER_FRAMES = {
     "duration-string": '{"header": {"task_id": "t", "event": "task-finished"}, '
     '"payload": {"usage": {"duration": "x"}}}',
     "error-code-int": '{"header": {"task_id": "t", "event": "task-failed", "error_code": 401}}',
+    # absurd numbers and ids (issue 11): bounded at decode time, see the messages docstring
+    "end-time-401-digits": _final_with('"end_time": ' + "9" * 401),
+    "end-time-huge": _final_with('"end_time": ' + "9" * 100_000),
+    "end-time-1e300": _final_with('"end_time": 1e300'),
+    "end-time-float": _final_with('"end_time": 500.0'),
+    "end-time-bool": _final_with('"end_time": true'),
+    "end-time-string": _final_with('"end_time": "500"'),
+    "begin-time-negative": _final_with('"begin_time": -1'),
+    "end-time-above-limit": _final_with('"end_time": 2147483648'),
+    "end-before-begin": _final_with('"begin_time": 900, "end_time": 100'),
+    "word-end-before-begin": _final_with('"words": [{"begin_time": 9, "end_time": 1, "text": "a"}]'),
+    "word-time-bool": _final_with('"words": [{"begin_time": false, "end_time": 1, "text": "a"}]'),
+    "sentence-id-negative": _final_with('"sentence_id": -1'),
+    "sentence-id-huge": _final_with('"sentence_id": ' + "1" * 50),
+    "duration-negative": '{"header": {"task_id": "t", "event": "task-finished"}, '
+    '"payload": {"usage": {"duration": -1}}}',
+    "duration-huge": '{"header": {"task_id": "t", "event": "task-finished"}, '
+    '"payload": {"usage": {"duration": 1e300}}}',
+    "task-id-too-long": '{"header": {"task_id": "' + "a" * 129 + '", "event": "task-started"}}',
+    "task-id-space": '{"header": {"task_id": "a b", "event": "task-started"}}',
+    "task-id-control": '{"header": {"task_id": "a\\u0000", "event": "task-started"}}',
+    "event-too-long": '{"header": {"task_id": "t", "event": "' + "x" * 65 + '"}}',
 }
 
 
@@ -479,6 +510,36 @@ def test_unknown_event_name_is_truncated_in_the_message() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         decode_server_event(envelope("x" * 10_000, {}))
     assert len(str(info.value)) < 200
+
+
+def test_absurd_number_error_says_where_without_echoing_the_number() -> None:
+    with pytest.raises(RemoteProtocolError, match=r"sentence\.end_time: .*out of range") as caught:
+        decode_server_event(MALFORMED_SERVER_FRAMES["end-time-401-digits"])
+    assert "999" not in str(caught.value)
+
+
+def test_limits_themselves_are_accepted() -> None:
+    limit = 2**31 - 1
+    event = decode_server_event(
+        _final_with(f'"begin_time": {limit}, "end_time": {limit}, "sentence_id": {limit}, "text": "{"a" * 65_536}"')
+    )
+    assert isinstance(event, ResultGenerated)
+    assert (event.sentence.begin_time, event.sentence.end_time, event.sentence.sentence_id) == (limit, limit, limit)
+    started = decode_server_event('{"header": {"task_id": "' + "a" * 128 + '", "event": "task-started"}}')
+    assert started == TaskStarted("a" * 128)
+
+
+def test_uuid_and_hex_task_ids_are_accepted() -> None:
+    for task_id in (TASK_ID, "8e2f1c3a-4b5d-4e6f-9a0b-1c2d3e4f5a6b", "t-9", "x_1.2:3"):
+        assert decode_server_event(TaskStarted(task_id).encode()) == TaskStarted(task_id)
+        assert decode_client_message(FinishTask(task_id).encode()) == FinishTask(task_id)
+
+
+def test_unknown_action_with_hostile_text_is_not_echoed() -> None:
+    frame = '{"header": {"action": "Bearer sk-0123456789abcdef", "task_id": "t"}, "payload": {}}'
+    with pytest.raises(RemoteProtocolError, match="not shown") as caught:
+        decode_client_message(frame)
+    assert "sk-0123" not in str(caught.value)
 
 
 def test_malformed_error_says_where() -> None:

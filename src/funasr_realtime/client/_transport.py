@@ -2,7 +2,10 @@
 
 Every exception ``websockets`` or the OS raises is turned into the funasr-realtime error
 tree here and nowhere else (:func:`translated`), most specific first, with ``from exc`` so
-the cause stays inspectable. Handshake logging is redacted (see ``_redact``).
+the cause stays inspectable. Text the peer chose (a reason phrase, a close reason, a header
+it sent) goes through :func:`~funasr_realtime._redact.redact` first, and when the cause's
+own text carried a secret the cause is not chained (a printed traceback would show it).
+Handshake and frame logging is redacted too (see ``_redact``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -17,7 +21,7 @@ from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from .. import __version__
-from .._redact import redacted_logger
+from .._redact import redact, redacted_logger
 from ..protocol import (
     ConfigurationError,
     ConnectError,
@@ -28,7 +32,7 @@ from ..protocol import (
 )
 from .config import ClientConfig
 
-__all__ = ["WIRE_LOGGER", "closed_error", "open_websocket", "translated"]
+__all__ = ["WIRE_LOGGER", "carries_secret", "closed_error", "open_websocket", "translated"]
 
 #: The logger handed to websockets: frames and handshakes at DEBUG, key redacted.
 WIRE_LOGGER = redacted_logger("funasr_realtime.wire")
@@ -48,8 +52,10 @@ async def open_websocket(config: ClientConfig) -> ClientConnection:
             # The service negotiates no extension; compressing audio costs CPU for nothing.
             compression=None,
             open_timeout=timeouts.connect,
-            ping_interval=timeouts.ping_interval,
-            ping_timeout=timeouts.ping_timeout,
+            # Liveness is ours (client/_liveness.py): websockets' keepalive would declare a
+            # busy server dead because our ping waits behind the audio we queued ahead of it.
+            ping_interval=None,
+            ping_timeout=None,
             close_timeout=timeouts.close,
             max_size=_MAX_MESSAGE_BYTES,
             logger=WIRE_LOGGER,
@@ -57,11 +63,28 @@ async def open_websocket(config: ClientConfig) -> ClientConnection:
 
 
 def closed_error(exc: WsConnectionClosed) -> ConnectionClosed:
-    """Our error for a closed socket, with the close code and reason the peer sent."""
+    """Our error for a closed socket, with the close code and (redacted) reason the peer sent.
+
+    Raise it ``from None`` when :func:`carries_secret` says so: websockets' own message
+    repeats the unredacted reason.
+    """
     frame = exc.rcvd
     if frame is None:
         return ConnectionClosed(None, "no close frame received")
-    return ConnectionClosed(frame.code, frame.reason)
+    return ConnectionClosed(frame.code, redact(frame.reason))
+
+
+def carries_secret(exc: BaseException) -> bool:
+    """Whether the text of ``exc`` or of an exception it chains would reveal a secret."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = f"{current}\n{current!r}"
+        if redact(text) != text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @contextmanager
@@ -72,16 +95,23 @@ def translated(operation: str, timeout: float) -> Iterator[None]:
     except TransportError:
         raise
     except InvalidStatus as exc:
-        raise HandshakeRejected(exc.response.status_code, exc.response.reason_phrase) from exc
+        _raise(HandshakeRejected(exc.response.status_code, redact(exc.response.reason_phrase)), exc)
     except InvalidURI as exc:
-        raise ConfigurationError(f"invalid WebSocket URL: {exc.uri!r}") from exc
+        _raise(ConfigurationError(f"invalid WebSocket URL: {redact(exc.uri)!r}"), exc)
     except WsConnectionClosed as exc:
-        raise closed_error(exc) from exc
+        _raise(closed_error(exc), exc)
     except InvalidHandshake as exc:
-        raise ConnectError(f"WebSocket handshake failed: {exc}") from exc
+        _raise(ConnectError(f"WebSocket handshake failed: {redact(str(exc))}"), exc)
     except TimeoutError as exc:
         raise TransportTimeout(operation, timeout) from exc
     except ssl.SSLError as exc:
-        raise ConnectError(f"TLS error: {exc.reason or exc}") from exc
+        _raise(ConnectError(f"TLS error: {redact(str(exc.reason or exc))}"), exc)
     except OSError as exc:
-        raise ConnectError(f"cannot connect: {exc.strerror or exc}") from exc
+        _raise(ConnectError(f"cannot connect: {redact(str(exc.strerror or exc))}"), exc)
+
+
+def _raise(error: Exception, cause: BaseException) -> NoReturn:
+    """Raise ``error`` from ``cause``, unless the cause's text would reveal a secret."""
+    if carries_secret(cause):
+        raise error from None
+    raise error from cause

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from .. import __version__
 from .._hosts import is_loopback
+from .._redact import register_secret
 from ..protocol import ENDPOINTS, ConfigurationError, Region, region_of_url, workspace_url
 
 __all__ = ["ClientConfig", "Resilience", "Timeouts"]
@@ -108,6 +109,11 @@ class ClientConfig:
     data_inspection: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def __post_init__(self) -> None:
+        # From now on this key is scrubbed from every log record and error text, including
+        # where a server echoes it back (a handshake body, a close reason, a task-failed).
+        register_secret(self.api_key)
 
     @classmethod
     def resolve(

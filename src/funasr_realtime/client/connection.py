@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.protocol import State as WsState
 
+from .._redact import redact_error
 from ..protocol import (
     ClientProtocol,
     ClientState,
@@ -40,7 +41,7 @@ from ..protocol import (
     TransportTimeout,
 )
 from ._liveness import Liveness
-from ._transport import closed_error, open_websocket, translated
+from ._transport import carries_secret, closed_error, open_websocket, translated
 from .config import ClientConfig
 
 __all__ = ["Connection", "Task", "TaskMetrics"]
@@ -273,6 +274,7 @@ class Task:
     def _fail(self, error: FunAsrError) -> None:
         if self._done.is_set():
             return
+        error = redact_error(error)  # a server may echo the key in what it sends
         self._error = error
         self._push(error)
         self._started.set()
@@ -383,7 +385,7 @@ class Connection:
             try:
                 await self._ws.send(frames[0])
             except WsConnectionClosed as exc:
-                raise closed_error(exc) from exc
+                raise closed_error(exc) from (None if carries_secret(exc) else exc)
             return
         timeout = self.config.timeouts.send
         async with self._send_lock:
@@ -415,7 +417,10 @@ class Connection:
                 event = self.protocol.receive_text(frame)
                 self._dispatch(event)
         except WsConnectionClosed as exc:
-            self._mark_closed(closed_error(exc))
+            error = closed_error(exc)
+            if carries_secret(exc):
+                error.__cause__, error.__suppress_context__ = None, True  # websockets repeats the raw reason
+            self._mark_closed(error)
         except RemoteProtocolError as exc:
             logger.warning("closing connection after a protocol violation by the server: %s", exc)
             self._mark_closed(exc)  # before awaiting: senders must see this error, not a state error
@@ -439,6 +444,7 @@ class Connection:
         """Record why the connection died (first reason wins) and fail the running task."""
         if self._closed_error is not None:
             return
+        error = redact_error(error)
         self._closed_error = error
         self.protocol.connection_lost()
         if self._task is not None:

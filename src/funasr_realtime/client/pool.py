@@ -35,6 +35,7 @@ class ConnectionPool:
         self._opening = 0
         self._changed = asyncio.Condition()
         self._warming: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
@@ -105,17 +106,27 @@ class ConnectionPool:
             await _close_quietly(connection)
 
     async def aclose(self) -> None:
-        """Close every connection; returns once the standby task and the sockets are done."""
+        """Close every connection; returns once the standby task and the sockets are done.
+
+        The closing runs in one task that every call awaits (shielded), so a caller that is
+        cancelled half-way cannot leave connections open for a later call to miss.
+        """
         self._closed = True
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close_all(), name="funasr-realtime-pool-close")
+        await asyncio.shield(self._closing)
+
+    async def _close_all(self) -> None:
         if self._warming is not None:
             self._warming.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._warming
-        connections = [*self._idle, *self._busy]
-        self._idle.clear()
-        self._busy.clear()
-        for connection in connections:
-            await _close_quietly(connection)
+        while self._idle or self._busy:
+            connections = [*self._idle, *self._busy]
+            self._idle.clear()
+            self._busy.clear()
+            for connection in connections:
+                await _close_quietly(connection)
 
     def _size(self) -> int:
         self._busy = {c for c in self._busy if c.alive}

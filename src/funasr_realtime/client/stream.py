@@ -9,7 +9,8 @@ that goes to one task is a *segment*; a segment is supervised until its task com
   that arrived meanwhile is sent from the replay buffer, in order;
 * on a transient failure (dropped or half-open connection, throttling, 5xx...) a new task
   starts after a backoff and the audio not yet covered by a final sentence is replayed
-  into it; finals already delivered are not delivered again; the timeline stays continuous;
+  into it, starting right after the last delivered final, so no final is delivered twice
+  and none needs suppressing; the timeline stays continuous;
 * permanent failures (bad key, arrears, invalid parameters...) end the stream at once.
 
 Events are delivered in segment order: a final never arrives after a later partial.
@@ -119,9 +120,6 @@ class _Segment:
         self.end: int | None = None  # set when the segment is closed
         self.sent = start  # audio handed to the current task up to here
         self.acked = start  # audio covered by this segment's finals up to here
-        # A replayed task re-recognizes from ``acked``: a final of it that ends at or before
-        # this stream time covers audio a delivered final already covered (None: first attempt).
-        self.replayed_from_ms: int | None = None
         self.progressed = False  # the current attempt delivered a final (resets the retry budget)
         self.finish_cap: float | None = None  # latest loop time the wait after finish-task may reach
         self.close_reason: str | None = None
@@ -455,7 +453,6 @@ class RecognitionStream:
             task.metrics.acquire_ms = acquire_ms
             task.on_activity = lambda: self._on_activity(segment, task)
             segment.task, segment.sent, segment.recovering = task, replay_from, False
-            segment.replayed_from_ms = self._timeline.ms(segment.acked) if retry else None
             if retry is not None:
                 error, failed_at = retry
                 dropped = replay_from - segment.acked
@@ -562,9 +559,8 @@ class RecognitionStream:
     def _deliver(self, segment: _Segment, task: Task, result: ResultGenerated) -> None:
         shifted = result.sentence.shifted(task.offset_ms)
         if shifted.is_final and shifted.end_time is not None:
-            replayed_from = segment.replayed_from_ms
-            if replayed_from is not None and shifted.end_time <= replayed_from:
-                return  # a replayed task re-recognized audio a delivered final already covers
+            # No final is ever delivered twice, so none is suppressed: a replay starts right
+            # after the last delivered final, so a new task only hears audio no final covered.
             segment.acked = max(segment.acked, min(self._timeline.bytes_at(shifted.end_time), segment.sent))
             segment.progressed = True
             self._release_replay()

@@ -8,19 +8,49 @@ Reference: dashscope-protocol.md §2-§4.
 Decoding never trusts the peer: malformed JSON, missing fields and unknown events raise
 :class:`~funasr_realtime.protocol.errors.RemoteProtocolError`. Unknown *fields* inside a
 sentence or word are kept (``model_extra``), because the service adds fields over time.
+
+Every number and string a decoder accepts is bounded (checked at decode time only, so code
+that builds these objects itself is not constrained). No real service comes near the limits;
+a peer that exceeds one is broken or hostile, and its message is a ``RemoteProtocolError``
+instead of a value that overflows or misorders something downstream:
+
+=========================================  ============================================
+times (sentence and word begin/end, ms)    JSON integers (not booleans, floats or
+                                           strings), 0 ≤ t ≤ :data:`MAX_TIME_MS` (2**31-1,
+                                           about 24.8 days); ``end_time ≥ begin_time``
+``sentence_id``                            integer, 0 ≤ id ≤ :data:`MAX_SENTENCE_ID` (2**31-1)
+``usage.duration`` (s)                     integer, 0 ≤ d ≤ :data:`MAX_DURATION_S` (2**31-1)
+task ids                                   at most :data:`MAX_TASK_ID_CHARS` (128) of
+                                           ``A-Z a-z 0-9 _ . : -`` (uuid4 hex and uuid forms)
+sentence text / words                      at most :data:`MAX_TEXT_CHARS` (65536) characters /
+                                           :data:`MAX_WORDS` (10000) words
+word text / punctuation                    at most :data:`MAX_WORD_CHARS` (1024) characters
+event names                                at most 64 characters; an unknown one is quoted in
+                                           the error only if it looks like an event name
+task-failed ``error_code`` / message       kept, but cut to 128 / 2048 characters (the
+                                           failure itself must not be lost)
+=========================================  ============================================
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import RemoteProtocolError
 
 __all__ = [
+    "MAX_DURATION_S",
+    "MAX_SENTENCE_ID",
+    "MAX_TASK_ID_CHARS",
+    "MAX_TEXT_CHARS",
+    "MAX_TIME_MS",
+    "MAX_WORDS",
+    "MAX_WORD_CHARS",
     "ClientMessage",
     "ContinueTask",
     "FinishTask",
@@ -38,6 +68,59 @@ __all__ = [
 ]
 
 
+#: Largest time (ms) a decoder accepts: 2**31-1, about 24.8 days of audio.
+MAX_TIME_MS = 2**31 - 1
+#: Largest ``sentence_id`` a decoder accepts.
+MAX_SENTENCE_ID = 2**31 - 1
+#: Largest ``usage.duration`` (billed seconds) a decoder accepts.
+MAX_DURATION_S = 2**31 - 1
+#: Longest task id a decoder accepts (the service and the SDK use 32 hex digits).
+MAX_TASK_ID_CHARS = 128
+#: Longest sentence text a decoder accepts (a 1 MiB frame holds less anyway in CJK).
+MAX_TEXT_CHARS = 65_536
+#: Most words in one sentence a decoder accepts.
+MAX_WORDS = 10_000
+#: Longest word text or punctuation a decoder accepts.
+MAX_WORD_CHARS = 1024
+
+_MAX_EVENT_CHARS = 64
+_MAX_ERROR_CODE_CHARS = 128
+_MAX_ERROR_MESSAGE_CHARS = 2048
+_TASK_ID = re.compile(r"[A-Za-z0-9_.:-]*")
+_EVENT_NAME = re.compile(r"[a-z][a-z-]*")
+
+# Passed as pydantic's validation context by the decoders: the bounds below apply to what
+# the peer sends, not to objects this library (or its user) builds, e.g. merged sentences.
+_WIRE: dict[str, bool] = {"wire": True}
+
+
+def _on_wire(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("wire"))
+
+
+def _wire_int(value: Any, info: ValidationInfo, limit: int) -> Any:
+    """A JSON integer in ``[0, limit]`` (pydantic alone would take ``true``, ``1e3``, ``"7"``)."""
+    if not _on_wire(info) or value is None:
+        return value
+    if type(value) is not int:
+        raise ValueError(f"must be a JSON integer, not {type(value).__name__}")
+    if not 0 <= value <= limit:
+        # Never echo the number: it may have thousands of digits.
+        raise ValueError(f"out of range (0 to {limit})")
+    return value
+
+
+def _wire_text(value: Any, info: ValidationInfo, limit: int) -> Any:
+    if _on_wire(info) and isinstance(value, str) and len(value) > limit:
+        raise ValueError(f"longer than {limit} characters")
+    return value
+
+
+def _check_order(begin: int, end: int | None, info: ValidationInfo) -> None:
+    if _on_wire(info) and end is not None and end < begin:
+        raise ValueError("end_time is before begin_time")
+
+
 class Word(BaseModel):
     """A word (or, for Chinese, a token) with times in milliseconds."""
 
@@ -47,6 +130,21 @@ class Word(BaseModel):
     end_time: int
     text: str
     punctuation: str = ""
+
+    @field_validator("begin_time", "end_time", mode="before")
+    @classmethod
+    def _bounded_time(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wire_int(value, info, MAX_TIME_MS)
+
+    @field_validator("text", "punctuation", mode="before")
+    @classmethod
+    def _bounded_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wire_text(value, info, MAX_WORD_CHARS)
+
+    @model_validator(mode="after")
+    def _ordered(self, info: ValidationInfo) -> Word:
+        _check_order(self.begin_time, self.end_time, info)
+        return self
 
 
 class Sentence(BaseModel):
@@ -66,6 +164,34 @@ class Sentence(BaseModel):
     heartbeat: bool | None = None
     sentence_end: bool | None = None
     sentence_id: int | None = None
+
+    @field_validator("begin_time", "end_time", mode="before")
+    @classmethod
+    def _bounded_time(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wire_int(value, info, MAX_TIME_MS)
+
+    @field_validator("sentence_id", mode="before")
+    @classmethod
+    def _bounded_id(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wire_int(value, info, MAX_SENTENCE_ID)
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _bounded_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wire_text(value, info, MAX_TEXT_CHARS)
+
+    @field_validator("words", mode="before")
+    @classmethod
+    def _bounded_words(cls, value: Any, info: ValidationInfo) -> Any:
+        # Checked before the words are built, so a huge list costs no Word objects.
+        if _on_wire(info) and isinstance(value, list) and len(value) > MAX_WORDS:
+            raise ValueError(f"more than {MAX_WORDS} words")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self, info: ValidationInfo) -> Sentence:
+        _check_order(self.begin_time, self.end_time, info)
+        return self
 
     @property
     def is_final(self) -> bool:
@@ -96,6 +222,11 @@ class Usage(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     duration: int = 0
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _bounded_duration(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wire_int(value, info, MAX_DURATION_S)
 
 
 # --------------------------------------------------------------------------- client → server
@@ -219,11 +350,33 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _wire_task_id(value: Any) -> Any:
+    if isinstance(value, str) and (len(value) > MAX_TASK_ID_CHARS or not _TASK_ID.fullmatch(value)):
+        raise ValueError(f"not a task id (at most {MAX_TASK_ID_CHARS} of A-Z a-z 0-9 _ . : -)")
+    return value
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
+
+
 class _ServerHeader(_Lenient):
     task_id: str
     event: str
     error_code: str | None = None
     error_message: str | None = None
+
+    @field_validator("task_id", mode="before")
+    @classmethod
+    def _bounded_task_id(cls, value: Any) -> Any:
+        return _wire_task_id(value)
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _bounded_event(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > _MAX_EVENT_CHARS:
+            raise ValueError(f"event name longer than {_MAX_EVENT_CHARS} characters")
+        return value
 
 
 class _Output(_Lenient):
@@ -247,7 +400,7 @@ def decode_server_event(text: str | bytes) -> ServerEvent:
     event name, or a ``result-generated`` event without a sentence.
     """
     try:
-        envelope = _ServerEnvelope.model_validate_json(text)
+        envelope = _ServerEnvelope.model_validate_json(text, context=_WIRE)
     except ValidationError as exc:
         raise RemoteProtocolError(f"malformed server message: {_first_error(exc)}") from exc
     header = envelope.header
@@ -261,14 +414,24 @@ def decode_server_event(text: str | bytes) -> ServerEvent:
     if header.event == "task-finished":
         return TaskFinished(header.task_id, payload.usage)
     if header.event == "task-failed":
-        return TaskFailed(header.task_id, header.error_code or "Unknown", header.error_message or "")
-    raise RemoteProtocolError(f"unknown server event {header.event[:64]!r}")
+        code = _cut(header.error_code, _MAX_ERROR_CODE_CHARS) or "Unknown"
+        return TaskFailed(header.task_id, code, _cut(header.error_message, _MAX_ERROR_MESSAGE_CHARS) or "")
+    # Quote the name only when it looks like one: a hostile peer's text (a key it echoes,
+    # control characters) must not travel into exception texts and logs.
+    if _EVENT_NAME.fullmatch(header.event):
+        raise RemoteProtocolError(f"unknown server event {header.event!r}")
+    raise RemoteProtocolError(f"unknown server event ({len(header.event)} characters, not shown)")
 
 
 class _ClientHeader(_Lenient):
     action: str
     task_id: str
     streaming: str | None = None
+
+    @field_validator("task_id", mode="before")
+    @classmethod
+    def _bounded_task_id(cls, value: Any) -> Any:
+        return _wire_task_id(value)
 
 
 class _ClientPayload(_Lenient):
@@ -293,7 +456,7 @@ def decode_client_message(text: str | bytes) -> ClientMessage:
     (``Invalid payload data``) for anything that is not a well-formed instruction.
     """
     try:
-        envelope = _ClientEnvelope.model_validate_json(text)
+        envelope = _ClientEnvelope.model_validate_json(text, context=_WIRE)
     except ValidationError as exc:
         raise RemoteProtocolError(f"Invalid payload data: {_first_error(exc)}") from exc
     header, payload = envelope.header, envelope.payload
@@ -311,7 +474,9 @@ def decode_client_message(text: str | bytes) -> ClientMessage:
         return ContinueTask(header.task_id, payload.input or {})
     if header.action == "finish-task":
         return FinishTask(header.task_id)
-    raise RemoteProtocolError(f"Invalid payload data: unknown action {header.action[:64]!r}")
+    if _EVENT_NAME.fullmatch(header.action[:_MAX_EVENT_CHARS]):
+        raise RemoteProtocolError(f"Invalid payload data: unknown action {header.action[:_MAX_EVENT_CHARS]!r}")
+    raise RemoteProtocolError(f"Invalid payload data: unknown action ({len(header.action)} characters, not shown)")
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -79,3 +79,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+def minute_of_speech(rate: int = 16000) -> tuple[bytes, list[str]]:
+    """65 s of speech: the long fixture three times, 1.5 s of silence between (the sentences
+    would otherwise run into each other), and the sentences said, in order."""
+    speech = load_speech("long", rate)
+    gap = b"\x00\x00" * (rate * 3 // 2)
+    return (speech.pcm + gap) * 3, list(speech.texts) * 3

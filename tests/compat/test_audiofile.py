@@ -82,8 +82,8 @@ def test_amr_wb_and_unknown_formats_are_refused(tmp_path: Path) -> None:
     wideband.write_bytes(b"#!AMR-WB\n" + b"\0" * 100)
     with pytest.raises(AudioError, match="AMR-WB"):
         probe(wideband, "amr", 16000)
-    with pytest.raises(AudioError, match="unknown format 'flac'"):
-        probe(S1.path, "flac", 16000)
+    with pytest.raises(AudioError, match="unknown format 'vorbis'"):
+        probe(S1.path, "vorbis", 16000)
 
 
 def test_wav_variants(tmp_path: Path) -> None:
@@ -95,10 +95,51 @@ def test_wav_variants(tmp_path: Path) -> None:
         return path
 
     assert probe(wav(1, 1, 16000, 16), "wav", 16000).duration_ms == 0
-    with pytest.raises(AudioError, match="24-bit PCM"):
-        probe(wav(1, 1, 16000, 24), "wav", 16000)
+    # Converted on the client: other widths, float, channels and rates are accepted.
+    assert probe(wav(1, 1, 16000, 24), "wav", 16000).format == "wav"
+    assert probe(wav(3, 2, 16000, 32), "wav", 16000).duration_ms == 0
+    stereo_44k = probe(wav(1, 2, 44100, 16), "wav", 16000)
+    assert stereo_44k.sample_rate == 44100, "the file's own rate: it is resampled to the task's"
     with pytest.raises(AudioError, match="encoding 0x0006"):
         probe(wav(6, 1, 8000, 8), "wav", 8000)  # A-law
+    with pytest.raises(AudioError, match="12-bit"):
+        probe(wav(1, 1, 8000, 12), "wav", 8000)
+
+
+def test_wav_duration_counts_every_channel_and_width() -> None:
+    audio = probe(FORMATS / "stereo.wav", "wav", 16000)
+    assert audio.duration_ms == (audio.size - 44) * 1000 // (2 * 2 * 16000)
+
+
+def test_resampling_without_pyav_is_refused_before_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.audio.test_convert import block_pyav
+
+    block_pyav(monkeypatch)
+    assert probe(S1.path, "wav", 16000).sample_rate == 16000
+    with pytest.raises(AudioError, match=r"resampling its 8000 Hz to 16000 Hz needs PyAV \(pip install"):
+        probe(SPEECH / "s1_8k.wav", "wav", 16000)
+
+
+@pytest.mark.parametrize(("kind", "declared"), [("mp3", "mp3"), ("aac", "aac"), ("opus", "opus")])
+def test_stereo_compressed_files_are_accepted(tmp_path: Path, kind: str, declared: str) -> None:
+    from tests.audio.media import encode
+
+    path = tmp_path / f"stereo.{kind}"
+    path.write_bytes(encode(S1.pcm, kind, rate=44100 if kind != "opus" else None, layout="stereo"))
+    audio = probe(path, declared, 16000)
+    assert audio.format == declared and audio.duration_ms is not None
+    assert abs(audio.duration_ms - S1.duration_ms) < 200
+
+
+@pytest.mark.parametrize("declared", ["mp4", "aac"])
+def test_m4a_is_accepted_as_a_container(tmp_path: Path, declared: str) -> None:
+    from tests.audio.media import encode
+
+    path = tmp_path / "talk.m4a"
+    path.write_bytes(encode(S1.pcm, "m4a"))
+    assert format_from_suffix(path) == "mp4"
+    audio = probe(path, declared, 16000)
+    assert audio.format == "mp4", "decoded by PyAV's demuxer, whatever the declaration said"
 
 
 def test_empty_file_is_the_sdks_input_data_required() -> None:
@@ -107,10 +148,5 @@ def test_empty_file_is_the_sdks_input_data_required() -> None:
 
 
 def test_format_from_suffix() -> None:
-    assert [format_from_suffix(n) for n in ("a.WAV", "b.spx", "c.ogg", "d.raw", "e.flac")] == [
-        "wav",
-        "speex",
-        "opus",
-        "pcm",
-        None,
-    ]
+    names = ("a.WAV", "b.spx", "c.ogg", "d.raw", "e.flac", "f.M4A", "g.mp4", "h.aiff")
+    assert [format_from_suffix(n) for n in names] == ["wav", "speex", "opus", "pcm", "flac", "mp4", "mp4", None]

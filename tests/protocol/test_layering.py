@@ -184,3 +184,48 @@ def test_the_static_check_catches_violations(source: str) -> None:
 @pytest.mark.parametrize("source", ["import json", "from .errors import X", "import random", "from typing import Any"])
 def test_the_static_check_allows_pure_modules(source: str) -> None:
     assert violations(source) == []
+
+
+# --------------------------------------------------------------------------- the audio layer
+
+AUDIO_DIR = PROTOCOL_DIR.parent / "audio"
+#: What funasr_realtime.audio may import besides the standard library: the protocol and PyAV.
+AUDIO_ALLOWED_PACKAGES = frozenset({"av"})
+AUDIO_FORBIDDEN = frozenset({"numpy", "asyncio", "websockets", "socket", "threading", "soxr", "pocketsphinx"})
+
+
+def audio_layer_violations(source: str) -> list[str]:
+    """Imports in an audio module beyond the protocol, its own package, the stdlib and PyAV."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            if (node.level == 2 and (node.module or "").split(".")[0] != "protocol") or node.level > 2:
+                found.append(f"from {'.' * node.level}{node.module} import ...")
+        else:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in AUDIO_FORBIDDEN or (top not in sys.stdlib_module_names and top not in AUDIO_ALLOWED_PACKAGES):
+                    found.append(f"import {name}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(AUDIO_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_the_audio_layer_imports_only_the_protocol_and_pyav(path: Path) -> None:
+    assert audio_layer_violations(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "source", ["from ..client import Client", "from ..server.task import X", "import numpy", "from ...x import y"]
+)
+def test_the_audio_layer_check_catches_violations(source: str) -> None:
+    assert audio_layer_violations(source) != []
+
+
+@pytest.mark.parametrize(
+    "source", ["from ..protocol import AudioError", "from .wav import W", "import av", "import struct"]
+)
+def test_the_audio_layer_check_allows_its_dependencies(source: str) -> None:
+    assert audio_layer_violations(source) == []

@@ -1,13 +1,16 @@
-"""Compressed formats decoded incrementally for the local server, and what happens when they cannot be."""
+"""Compressed formats decoded incrementally (server and client), and what happens when they cannot be."""
 
 from __future__ import annotations
 
+import random
+import struct
 from typing import Any
 
 import pytest
 from tests.conftest import SPEECH, load_speech
 
-from funasr_realtime.server import decoders
+from funasr_realtime import AudioError, ConfigurationError
+from funasr_realtime.audio import decoders
 from funasr_realtime.server.decoders import (
     COMPRESSED_FORMATS,
     CodecUnavailable,
@@ -118,3 +121,143 @@ def test_a_session_decodes_compressed_audio_and_fails_on_garbage() -> None:
         bad.finish()
     assert info.value.code == "NO_VALID_AUDIO_ERROR"
     bad.close()
+
+
+# --------------------------------------------------------------------------- hostile and broken input (issue 12)
+
+
+def ogg_page(payload_lacing: list[int], body: bytes, sequence: int, flags: int = 0) -> bytes:
+    header = struct.pack("<4sBBqIIIB", b"OggS", 0, flags, -1, 1, sequence, 0, len(payload_lacing))
+    return header + bytes(payload_lacing) + body
+
+
+def ogg_pages(data: bytes) -> list[bytes]:
+    pages, at = [], 0
+    while at < len(data):
+        segments = data[at + 26]
+        end = at + 27 + segments + sum(data[at + 27 : at + 27 + segments])
+        pages.append(data[at:end])
+        at = end
+    return pages
+
+
+def test_an_ogg_packet_that_never_ends_is_bounded_after_audio_too() -> None:
+    decoder = create_decoder("opus", 16000)
+    pages = ogg_pages((FORMATS / "s1.opus").read_bytes())
+    audio = b"".join(decoder.feed(page) for page in pages[:-1])
+    assert audio, "the stream has produced samples: the before-the-first-sample guard no longer applies"
+    fed = 0
+    with pytest.raises(DecodeError, match="packet exceeds 64 KiB"):
+        for sequence in range(len(pages), 10_000):
+            endless = ogg_page([255] * 255, bytes(255 * 255), sequence)  # all lacing 255: the packet goes on
+            decoder.feed(endless)
+            fed += len(endless)
+    assert fed <= decoders.MAX_PACKET_BYTES + 65_307, "rejected at the bound (a page more at most), not after a GB"
+
+
+def encoded(kind: str, pcm: bytes, **options: Any) -> bytes:
+    from tests.audio.media import encode
+
+    return encode(pcm, kind, **options)
+
+
+def corruptions(data: bytes, seed: int) -> dict[str, bytes]:
+    """Truncations, flipped bytes, zeroed and repeated stretches of one valid file."""
+    rng = random.Random(seed)
+    n = len(data)
+    flipped = bytearray(data)
+    for _ in range(max(1, n // 200)):
+        flipped[rng.randrange(n)] ^= 1 << rng.randrange(8)
+    zeroed = bytearray(data)
+    at = rng.randrange(n // 4, n // 2)
+    zeroed[at : at + n // 5] = bytes(len(zeroed[at : at + n // 5]))
+    garbage = bytearray(data)
+    garbage[n // 3 : n // 3 + 512] = rng.randbytes(512)
+    return {
+        "header-only": data[:40],
+        "cut-10": data[: n // 10],
+        "cut-half": data[: n // 2],
+        "cut-end": data[:-7],
+        "flipped": bytes(flipped),
+        "zeroed": bytes(zeroed),
+        "garbage": bytes(garbage),
+        "repeated": data[: n // 2] + data[n // 4 :],
+        "tail-only": data[n // 2 :],
+        "random": rng.randbytes(n),
+    }
+
+
+@pytest.mark.parametrize("format", COMPRESSED_FORMATS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_corrupt_input_ends_in_a_decode_error_or_valid_pcm(format: str, seed: int) -> None:
+    outcomes = set()
+    for name, data in corruptions((FORMATS / FIXTURES[format]).read_bytes(), seed).items():
+        for piece in (97, 4096):
+            try:
+                pcm = decode(format, data, piece)
+            except DecodeError:
+                outcomes.add("error")
+                continue
+            # Valid PCM, though not always short: zeroed Speex bytes are "null" frames of a
+            # few bits each, 20 ms of silence apiece (the server's audio limits bound that).
+            assert len(pcm) % 2 == 0, name
+            outcomes.add("pcm")
+    assert outcomes  # any other exception type has failed the test above
+
+
+def test_an_mp3_whose_channel_count_changes_mid_stream_decodes() -> None:
+    mono = encoded("mp3", S1.pcm, rate=44100)
+    stereo = encoded("mp3", S1.pcm, rate=44100, layout="stereo")
+    for data in (mono + stereo, stereo + mono):
+        pcm = decode("mp3", data, 1000)
+        assert abs(len(pcm) // 32 - 2 * S1.duration_ms) < 400, "both halves, mono at 16 kHz"
+
+
+def test_a_rate_change_mid_stream_is_followed() -> None:
+    pcm = decode("mp3", encoded("mp3", S1.pcm, rate=44100) + encoded("mp3", S1.pcm, rate=22050), 1000)
+    assert abs(len(pcm) // 32 - 2 * S1.duration_ms) < 400
+
+
+@pytest.mark.parametrize("error", [ValueError("Frame does not match AudioResampler setup"), RuntimeError("boom")])
+def test_any_exception_from_pyav_is_a_decode_error(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    decoder = create_decoder("mp3", 16000)
+
+    class Hostile:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def decode(self, packet: Any) -> Any:
+            raise error
+
+        def parse(self, data: Any) -> Any:
+            return self._real.parse(data)
+
+    monkeypatch.setattr(decoder, "_context", Hostile(decoder._context))
+    monkeypatch.setattr(decoder._framer, "_context", Hostile(decoder._framer._context))
+    with pytest.raises(DecodeError, match=str(error)):
+        decoder.feed((FORMATS / "s1.mp3").read_bytes())
+
+
+def test_a_decoder_exception_reaches_the_client_as_no_valid_audio(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(self: Any, frame: Any) -> bytes:
+        raise ValueError("Frame does not match AudioResampler setup")  # what PyAV raises on a layout switch
+
+    monkeypatch.setattr(decoders.MonoResampler, "resample", explode)
+    task = session("mp3")
+    with pytest.raises(TaskRejected) as info:
+        task.feed((FORMATS / "s1.mp3").read_bytes())
+        task.finish()
+    assert info.value.code == "NO_VALID_AUDIO_ERROR"
+    task.close()
+
+
+def test_decode_errors_are_audio_errors_and_a_missing_codec_is_a_configuration_error() -> None:
+    assert issubclass(DecodeError, AudioError)
+    assert issubclass(CodecUnavailable, ConfigurationError) and issubclass(CodecUnavailable, DecodeError)
+
+
+def test_the_server_module_re_exports_the_shared_decoders() -> None:
+    from funasr_realtime.audio import decoders as shared
+    from funasr_realtime.server import decoders as server
+
+    assert server.create_decoder is shared.create_decoder and server.DecodeError is shared.DecodeError

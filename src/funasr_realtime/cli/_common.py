@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
 
 from ..client import Client
-from ..protocol import find_model
+from ..protocol import ConfigurationError, find_model
 
-__all__ = ["add_client_options", "default_sample_rate", "make_client"]
+__all__ = ["add_client_options", "check_sample_rate", "default_sample_rate", "make_client", "quiet_library", "warn"]
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +27,45 @@ def make_client(args: argparse.Namespace) -> Client:
     return Client(api_key=args.api_key, url=args.url)
 
 
+def check_sample_rate(args: argparse.Namespace) -> None:
+    """Refuse ``--sample-rate`` 0 or below (0 must not silently mean "the default")."""
+    if args.sample_rate is not None and args.sample_rate <= 0:
+        raise ConfigurationError(f"--sample-rate must be a positive number of Hz, not {args.sample_rate}")
+
+
 def default_sample_rate(model: str) -> int:
     """The model's only rate when it has one (8 kHz models), else 16 kHz."""
     spec = find_model(model)
     if spec is not None and spec.sample_rates is not None and len(spec.sample_rates) == 1:
         return next(iter(spec.sample_rates))
     return 16000
+
+
+def model_accepts(model: str, rate: int) -> bool:
+    """Whether ``model`` takes ``rate`` as it is (unknown models: only the default rate)."""
+    spec = find_model(model)
+    if spec is None:
+        return rate == default_sample_rate(model)
+    return spec.sample_rates is None or rate in spec.sample_rates
+
+
+def warn(message: str) -> None:
+    """One line on stderr, the CLI's own voice (library logs stay quiet at default verbosity)."""
+    print(f"funasr-realtime: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def quiet_library(verbose: int) -> Iterator[None]:
+    """At default verbosity, silence the library's own log records for the duration: the CLI
+    reports what matters itself, in one line each (warnings, then at most one error).
+    ``-v`` and ``-vv`` leave logging as the entry point configured it."""
+    if verbose:
+        yield
+        return
+    library = logging.getLogger("funasr_realtime")
+    level = library.level
+    library.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        library.setLevel(level)

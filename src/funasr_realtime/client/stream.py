@@ -178,6 +178,7 @@ class RecognitionStream:
         self._replay = ReplayBuffer(self._replay_limit)
         self._recognized = 0  # stream position up to which the server has reported results
         self._pace_origin: tuple[float, int] | None = None  # (loop time, position) pacing started
+        self._pacing = False  # send_audio is waiting in _pace
         self._pool = ConnectionPool(config, clock, standby=self.resilience.standby)
         self._current: _Segment | None = None
         self._segments: list[_Segment] = []
@@ -613,15 +614,20 @@ class RecognitionStream:
         if origin is None:
             origin = self._pace_origin = (loop.time(), self._replay.end)
         ready_at = origin[0] + (self._replay.end + size - origin[1]) / self._bytes_per_s
-        while self._over_budget(size) and not self._input_closed and self._error is None:
-            remaining = ready_at - loop.time()
-            if remaining <= 0:
-                return
-            self._progress.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(remaining):
-                    await self._progress.wait()
-        self._pace_origin = None
+        self._pacing = True  # a producer held here is not idle (see _on_idle)
+        try:
+            while self._over_budget(size) and not self._input_closed and self._error is None:
+                remaining = ready_at - loop.time()
+                if remaining <= 0:
+                    return
+                self._progress.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await self._progress.wait()
+            self._pace_origin = None
+        finally:
+            self._pacing = False
+            self._last_audio = self._clock()
 
     def _release_replay(self) -> None:
         live = [s.acked for s in self._segments if not s.done]
@@ -643,7 +649,7 @@ class RecognitionStream:
         self._idle_timer = None
         if self._current is None or self._input_closed:
             return
-        quiet = self._clock() - self._last_audio
+        quiet = 0.0 if self._pacing else self._clock() - self._last_audio
         if quiet >= self.resilience.idle_finish:
             logger.info("no audio for %.1f s: finishing the task (the next audio starts a new one)", quiet)
             self._close_current("idle")

@@ -5,6 +5,11 @@ the task ends and reports to a :class:`TaskSink`: ``opened``, ``sentence`` for e
 then exactly one of ``completed`` or ``failed``, then ``closed``, always. ``send`` and
 ``finish`` are called concurrently by the application side; when they hit an error they
 record it and close the connection, so the reader reports that first error, once.
+
+:class:`FileSession` is the same for ``call(file)``, over a
+:class:`~funasr_realtime.client.RecognitionStream`: the file's PCM is paced by the stream's
+flow control, a dropped connection is retried with replay, and the wait at the end follows
+progress. Audio lost in a reconnect is logged as a warning (never silent).
 """
 
 from __future__ import annotations
@@ -12,10 +17,20 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from ..client import ClientConfig, Connection, Task, TaskMetrics
+from ..client import (
+    ClientConfig,
+    Connection,
+    RecognitionStream,
+    Reconnected,
+    Resilience,
+    SentenceEvent,
+    Task,
+    TaskCompleted,
+    TaskMetrics,
+)
 from ..protocol import FunAsrError, LocalProtocolError, RecognitionParams, Sentence
 
-__all__ = ["TaskSession", "TaskSink"]
+__all__ = ["FileSession", "TaskSession", "TaskSink"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,3 +151,102 @@ class TaskSession:
             logger.debug("task %s aborted: %s", self.task_id or "-", error)
         if self._connection is not None:
             await self._connection.aclose()
+
+
+class FileSession:
+    """A ``call(file)``: ``await run()`` on the loop while the caller sends PCM and finishes.
+
+    The sink hears ``opened`` once connected and again with each new task id (a retry or a
+    rotation starts a new task), ``sentence`` for each result, then ``completed`` or
+    ``failed``, then ``closed``, always.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        params: RecognitionParams,
+        sink: TaskSink,
+        *,
+        name: str = "",
+        resilience: Resilience | None = None,
+    ) -> None:
+        self._stream = RecognitionStream(config, params, resilience=resilience)
+        self._sink = sink
+        self._name = name  # the file, for the loss warning
+        self._task_id = ""
+        self._error: FunAsrError | None = None
+        self.dropped_ms = 0
+
+    @property
+    def resilience(self) -> Resilience:
+        return self._stream.resilience
+
+    @property
+    def metrics(self) -> TaskMetrics | None:
+        """The latest completed task's timings and usage."""
+        return self._stream.completed[-1] if self._stream.completed else None
+
+    @property
+    def task_id(self) -> str:
+        """The latest task id seen ("" before the first result)."""
+        return self._task_id
+
+    async def run(self) -> None:
+        """Connect, read every event until the stream ends; report everything to the sink."""
+        try:
+            await self._stream.connect()
+            self._sink.opened(self._task_id)
+            async for event in self._stream:
+                self._on_event(event)
+        except FunAsrError as exc:
+            self._sink.failed(self._error or exc, getattr(exc, "task_id", "") or self._task_id)
+        else:
+            if self._error is not None:  # finish() gave up or the caller aborted: the stream was closed
+                self._sink.failed(self._error, self._task_id)
+            else:
+                self._sink.completed()
+        finally:
+            await self._stream.aclose()
+            self._sink.closed()
+
+    async def send(self, pcm: bytes) -> None:
+        """Hand in PCM; waits while the stream paces a faster-than-real-time sender. Raises the stream's error."""
+        if self._error is not None:
+            raise self._error
+        await self._stream.send_audio(pcm)
+
+    async def finish(self) -> None:
+        """End of the file: wait for the trailing results as long as they keep coming. Does not
+        raise: the outcome reaches the sink."""
+        try:
+            await self._stream.finish()
+        except FunAsrError as exc:
+            self._error = self._error or exc
+
+    async def abort(self, error: FunAsrError) -> None:
+        """Give up with ``error`` (a backstop ran out): the reader ends and reports it."""
+        self._error = self._error or error
+        await self._stream.aclose()
+
+    def _on_event(self, event: SentenceEvent | TaskCompleted | Reconnected) -> None:
+        if isinstance(event, SentenceEvent):
+            self._identify(event.task_id)
+            usage = event.usage.model_dump() if event.usage is not None else None
+            self._sink.sentence(event.sentence, usage)
+        elif isinstance(event, TaskCompleted):
+            self._identify(event.metrics.task_id)
+        elif event.dropped_ms > 0:
+            self.dropped_ms += event.dropped_ms
+            logger.warning(
+                "%s: %d ms of audio were lost reconnecting after: %s",
+                self._name or "call",
+                event.dropped_ms,
+                event.error,
+            )
+        else:
+            logger.info("reconnected after %s; %d ms replayed, nothing lost", event.error, event.replayed_ms)
+
+    def _identify(self, task_id: str) -> None:
+        if task_id and task_id != self._task_id:
+            self._task_id = task_id
+            self._sink.opened(task_id)  # the Collector records each new task id (retries, rotation)

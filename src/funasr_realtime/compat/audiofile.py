@@ -1,9 +1,14 @@
 """Check an audio file against its declared format before anything is sent.
 
-The service answers a wrong declaration (a ``.wav`` that is really MP3, a float WAV, a
-WAV at another rate) with no result or a late ``NO_VALID_AUDIO_ERROR`` (dashscope-protocol.md
-§7, and the troubleshooting section of the SDK documentation). :func:`probe` reads the
-file's own headers and says what is wrong, naming what the file really is.
+The service answers a wrong declaration (a ``.wav`` that is really MP3) with no result or a
+late ``NO_VALID_AUDIO_ERROR`` (dashscope-protocol.md §7, and the troubleshooting section of
+the SDK documentation). :func:`probe` reads the file's own headers and says what is wrong,
+naming what the file really is.
+
+Files are sent as PCM converted on the client (:func:`funasr_realtime.audio.file_pcm`), so
+what the converter handles is accepted: any channel count (downmixed), any rate (resampled
+with PyAV), 8-32 bit PCM and float WAVs, and the containers of
+:data:`~funasr_realtime.audio.CONTAINER_FORMATS` (``mp4`` for .m4a/.mp4 AAC, ``flac``).
 
 ``probe(path, format, sample_rate)`` returns an :class:`AudioFile` (size, duration when the
 headers tell it, first byte of audio) or raises:
@@ -23,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..audio import CONTAINER_FORMATS, PYAV_HINT
+from ..audio.wav import parse_fmt
 from ..protocol import AUDIO_FORMATS, AudioError
 
-__all__ = ["AudioFile", "InputDataRequired", "format_from_suffix", "probe", "sniff"]
+__all__ = ["AudioFile", "InputDataRequired", "format_from_suffix", "probe", "sniff", "wav_sample_rate"]
 
 # Enough of the file to find a WAV data chunk or an Ogg codec header.
 _HEAD_BYTES = 64 * 1024
@@ -39,6 +46,9 @@ _SUFFIXES = {
     ".opus": "opus",
     ".spx": "speex",
     ".ogg": "opus",
+    ".m4a": "mp4",
+    ".mp4": "mp4",
+    ".flac": "flac",
 }
 _DESCRIPTIONS = {
     "wav": "a WAV file",
@@ -103,7 +113,7 @@ def sniff(head: bytes, *, signatures_only: bool = False) -> str | None:
 
 def probe(path: str | os.PathLike[str], format: str, sample_rate: int) -> AudioFile:
     """Check that ``path`` holds ``format`` audio; see the module docstring for what it raises."""
-    if format not in AUDIO_FORMATS:
+    if format not in AUDIO_FORMATS and format not in CONTAINER_FORMATS:
         raise AudioError(f"unknown format {format!r}; the service accepts {', '.join(AUDIO_FORMATS)}")
     file = Path(path)
     if file.is_dir():
@@ -116,12 +126,33 @@ def probe(path: str | os.PathLike[str], format: str, sample_rate: int) -> AudioF
     if format == "pcm":
         return _check_pcm(file, size, sniff(data, signatures_only=True), sample_rate)
     actual = sniff(data[:_HEAD_BYTES])
-    if actual != format:
+    if actual != format and not (format == "aac" and actual == "mp4"):  # AAC in MP4 (.m4a) is AAC too
         what = _DESCRIPTIONS.get(actual or "", "not a recognizable audio file")
         raise AudioError(f"{file.name}: declared {format} but the content is {what}")
+    if actual in CONTAINER_FORMATS:
+        _needs_pyav(file.name, "decoding this container")
+        return AudioFile(file, actual, size, None, None)
     checker = _CHECKERS[format]
     duration_ms, rate = checker(file.name, data, sample_rate)
     return AudioFile(file, format, size, duration_ms, rate)
+
+
+def wav_sample_rate(path: str | os.PathLike[str]) -> int | None:
+    """The rate a WAV file's fmt chunk gives, or None when the head holds no readable one."""
+    with Path(path).open("rb") as handle:
+        data = handle.read(_HEAD_BYTES)
+    if sniff(data) != "wav":
+        return None
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
+        if chunk == b"fmt ":
+            try:
+                return parse_fmt(data[offset + 8 : offset + 8 + size]).sample_rate
+            except AudioError:
+                return None
+        offset += 8 + size + (size & 1)
+    return None
 
 
 # --------------------------------------------------------------------------- sniffing
@@ -172,40 +203,31 @@ def _check_pcm(file: Path, size: int, actual: str | None, rate: int) -> AudioFil
 
 def _check_wav(name: str, data: bytes, rate: int) -> tuple[int | None, int]:
     offset = 12
-    fmt: tuple[int, ...] | None = None
+    fmt = None
     while offset + 8 <= len(data):
         chunk, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
         if chunk == b"fmt ":
-            fmt = _wav_fmt(name, data[offset + 8 : offset + 8 + size])
+            try:
+                fmt = parse_fmt(data[offset + 8 : offset + 8 + size])
+                fmt.check()
+            except AudioError as exc:
+                raise AudioError(f"{name}: {exc}") from None
         elif chunk == b"data":
             if fmt is None:
                 raise AudioError(f"{name}: WAV data chunk comes before its fmt chunk")
-            _check_wav_fmt(name, fmt, rate)
-            return (size * 1000 // (2 * rate) if size not in (0, 0xFFFFFFFF) else None), rate
+            if fmt.sample_rate != rate:
+                _needs_pyav(name, f"resampling its {fmt.sample_rate} Hz to {rate} Hz")
+            known = size not in (0, 0xFFFFFFFF)
+            return (size * 1000 // (fmt.block_align * fmt.sample_rate) if known else None), fmt.sample_rate
         offset += 8 + size + (size & 1)
     raise AudioError(f"{name}: no WAV data chunk in the first {_HEAD_BYTES // 1024} KiB")
 
 
-def _wav_fmt(name: str, body: bytes) -> tuple[int, ...]:
-    if len(body) < 16:
-        raise AudioError(f"{name}: WAV fmt chunk is truncated")
-    tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", body)
-    if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format's tag
-        tag = struct.unpack_from("<H", body, 24)[0]
-    return tag, channels, rate, bits
-
-
-def _check_wav_fmt(name: str, fmt: tuple[int, ...], rate: int) -> None:
-    tag, channels, actual_rate, bits = fmt
-    if tag != 1:
-        kind = "IEEE float" if tag == 3 else f"encoding 0x{tag:04x}"
-        raise AudioError(f"{name}: WAV holds {kind} samples; the service needs 16-bit PCM")
-    if bits != 16:
-        raise AudioError(f"{name}: WAV holds {bits}-bit PCM; the service needs 16-bit PCM")
-    if channels != 1:
-        raise AudioError(f"{name}: WAV has {channels} channels; the service needs mono")
-    if actual_rate != rate:
-        raise AudioError(f"{name}: WAV is {actual_rate} Hz but sample_rate is {rate}; resample it or declare it")
+def _needs_pyav(name: str, what: str) -> None:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        raise AudioError(f"{name}: {what} needs PyAV ({PYAV_HINT})") from None
 
 
 _MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
@@ -225,8 +247,6 @@ def _check_mp3(name: str, data: bytes, rate: int) -> tuple[int | None, int | Non
         kbps_index, rate_index = (header >> 12) & 0xF, (header >> 10) & 3
         if header >> 21 != 0x7FF or version == 1 or layer != 1 or kbps_index in (0, 15) or rate_index == 3:
             break  # not a layer III frame header: end of the audio (or trailing tags)
-        if (header >> 6) & 3 != 3:
-            raise AudioError(f"{name}: MP3 is not mono; the service needs mono")
         frame_rate = _MP3_RATES[version][rate_index]
         per_frame = 1152 if version == 3 else 576
         kbps = _MP3_KBPS[3 if version == 3 else 2][kbps_index]
@@ -244,12 +264,9 @@ def _check_aac(name: str, data: bytes, rate: int) -> tuple[int | None, int | Non
     pos, samples, frame_rate = 0, 0, None
     while pos + 7 <= len(data) and _is_adts_sync(data[pos : pos + 2]):
         rate_index = (data[pos + 2] >> 2) & 0xF
-        channels = (data[pos + 2] & 1) << 2 | data[pos + 3] >> 6
         length = (data[pos + 3] & 3) << 11 | data[pos + 4] << 3 | data[pos + 5] >> 5
         if rate_index >= len(_AAC_RATES) or length < 7:
             break
-        if channels > 1:
-            raise AudioError(f"{name}: AAC has {channels} channels; the service needs mono")
         frame_rate = _AAC_RATES[rate_index]
         samples += 1024 * ((data[pos + 6] & 3) + 1)
         pos += length
@@ -275,9 +292,6 @@ def _check_ogg(name: str, data: bytes, rate: int) -> tuple[int | None, int | Non
     head = data[27 + data[26] :]
     if len(head) < (19 if head.startswith(b"OpusHead") else 52):
         raise AudioError(f"{name}: the Ogg codec header is truncated")
-    channels = head[9] if head.startswith(b"OpusHead") else struct.unpack_from("<I", head, 48)[0]
-    if channels != 1:
-        raise AudioError(f"{name}: the Ogg stream has {channels} channels; the service needs mono")
     last = data.rfind(b"OggS")
     granule = struct.unpack_from("<q", data, last + 6)[0] if last + 14 <= len(data) else -1
     if head.startswith(b"OpusHead"):

@@ -13,13 +13,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..audio import file_pcm
 from ..client import ClientConfig, TaskMetrics
 from ..protocol import FunAsrError, RecognitionParams
 from . import _loop
 from ._options import check_parameters, resolve
-from ._session import TaskSession
+from ._session import FileSession, TaskSession
 from ._sinks import CallbackSink, Collector
-from .audiofile import AudioFile, probe
+from .audiofile import AudioFile, probe, sniff
 from .errors import InvalidParameter
 from .result import RecognitionCallback, RecognitionResult
 
@@ -32,6 +33,8 @@ NOT_MEASURED = -1.0
 
 # Backstop added to waits whose work is bounded by the client's own timeouts.
 _MARGIN = 2.0
+# call() sends the file's PCM in frames of this much audio.
+_FRAME_MS = 100
 
 
 class Recognition:
@@ -89,7 +92,7 @@ class Recognition:
         self._lock = threading.RLock()  # re-entrant: stop() may run in a signal handler mid-send
         self._running = False
         self._why_stopped = ""
-        self._session: TaskSession | None = None
+        self._session: TaskSession | FileSession | None = None
         self._sink: CallbackSink | None = None
         self._config: ClientConfig | None = None
         self._last_request_id = ""
@@ -171,22 +174,27 @@ class Recognition:
     def call(self, file: str | Path, phrase_id: str | None = None, **kwargs: Any) -> RecognitionResult:
         """Recognize a whole file; returns the final sentences (``get_sentence()``, a list).
 
-        The file is checked against ``format`` and ``sample_rate`` first
+        The file is checked against ``format`` first
         (:func:`~funasr_realtime.compat.audiofile.probe`): ``FileNotFoundError``,
         ``IsADirectoryError``, :class:`~funasr_realtime.compat.audiofile.InputDataRequired`
         (empty) or :class:`~funasr_realtime.AudioError` (content does not match) are raised
-        before connecting. It is then streamed about 100 ms per frame, each frame waiting
-        for the socket (backpressure). Failures of the service are returned as a result
-        with ``status_code != 200``, keeping the finals received before the failure.
+        before connecting. It is then converted to PCM at ``sample_rate`` on the client
+        (stereo downmixed, other rates resampled, .m4a decoded) and streamed in 100 ms
+        frames as fast as the stream's flow control allows; a dropped connection is retried
+        with replay, and audio lost that way is logged as a warning. ``format="pcm"`` on a
+        WAV file is accepted as the SDK accepts it, with a warning: the header is stripped
+        (the SDK sends it as audio). Failures of the service are returned as a result with
+        ``status_code != 200``, keeping the finals received before the failure.
         Callbacks are not used.
         """
         with self._lock:
             if self._running:
                 raise InvalidParameter("Speech recognition has been called.")
-            audio = probe(file, self.format, self.sample_rate)
+            audio = _probe_as_the_sdk_would(file, self.format, self.sample_rate)
             params, config = self._resolve(phrase_id, kwargs)
             collector = Collector(self)
-            session = TaskSession(config, params, collector)
+            # The wire carries PCM whatever the file is: retries, replay and rotation then work.
+            session = FileSession(config, params.replace(format="pcm"), collector, name=audio.path.name)
             self._begin(session, config)
         try:
             return self._call(audio, session, collector, config)
@@ -195,28 +203,45 @@ class Recognition:
                 self._running = False
 
     def _call(
-        self, audio: AudioFile, session: TaskSession, collector: Collector, config: ClientConfig
+        self, audio: AudioFile, session: FileSession, collector: Collector, config: ClientConfig
     ) -> RecognitionResult:
         _run_in_background(session)
         _wait(collector.settled, config.timeouts.connect + config.timeouts.task_started + _MARGIN, "task start")
-        # Sent at the socket's pace, the server may still hold a backlog: allow it its audio's length.
-        drain = config.timeouts.stop + (audio.duration_ms or 0) / 1000
+        resilience = session.resilience
+        # finish() follows progress: at most the stop timeout plus the audio not yet covered,
+        # plus an outage the stream may ride out. This bound is only a backstop.
+        audio_s = (audio.duration_ms or 0) / 1000
+        drain = config.timeouts.stop + audio_s + resilience.max_outage + _MARGIN
         if collector.error is None and self._stream_file(audio, session, config):
-            _loop.call(session.finish(drain), drain + config.timeouts.send + _MARGIN, "stop")
+            _loop.call(session.finish(), drain, "stop")
         _wait(collector.finished, drain + _MARGIN, "the end of the task")
         result = collector.result()
         self._last_response = result
         return result
 
-    def _stream_file(self, audio: AudioFile, session: TaskSession, config: ClientConfig) -> bool:
-        """Send the file frame by frame; False if the task failed meanwhile (already reported)."""
-        frame = audio.frame_bytes()
-        with audio.path.open("rb") as handle:
-            while chunk := handle.read(frame):
-                try:
-                    _loop.call(session.send(chunk), config.timeouts.send + _MARGIN, "send")
-                except FunAsrError:
-                    return False  # the collector holds this error: the result reports it
+    def _stream_file(self, audio: AudioFile, session: FileSession, config: ClientConfig) -> bool:
+        """Send the file as PCM frames; False if the stream failed meanwhile (already reported).
+
+        ``send`` waits while the stream paces a faster-than-real-time sender, at most about an
+        outage plus the allowed lead; the bound here is a backstop that aborts the stream.
+        """
+        resilience = session.resilience
+        bound = config.timeouts.send + resilience.max_outage + resilience.max_lead + _MARGIN
+        frame = self.sample_rate * 2 * _FRAME_MS // 1000
+        pending = bytearray()
+        try:
+            for pcm, _ in file_pcm(audio.path, audio.format, self.sample_rate):
+                pending += pcm
+                while len(pending) >= frame or (pending and not pcm):
+                    chunk, pending = bytes(pending[:frame]), pending[frame:]
+                    _loop.call(session.send(chunk), bound, "send")
+            if pending:
+                _loop.call(session.send(bytes(pending)), bound, "send")
+        except FunAsrError as exc:
+            # The stream's error, a backstop that ran out (TransportTimeout) or a file that
+            # turned out corrupt mid-way (AudioError): end the stream; the result reports it.
+            _loop.call(session.abort(exc), config.timeouts.send + _MARGIN, "abort")
+            return False
         return True
 
     # ------------------------------------------------------------------ getters
@@ -278,7 +303,7 @@ class Recognition:
     def _resolve(self, phrase_id: str | None, kwargs: dict[str, Any]) -> tuple[RecognitionParams, ClientConfig]:
         return resolve(self.model, self.format, self.sample_rate, phrase_id, {**self._options, **kwargs})
 
-    def _begin(self, session: TaskSession, config: ClientConfig) -> None:
+    def _begin(self, session: TaskSession | FileSession, config: ClientConfig) -> None:
         self._running = True
         self._why_stopped = ""
         self._sink = None
@@ -290,7 +315,7 @@ class Recognition:
         """The task started by ``start()``; raises the SDK's errors when there is none."""
         if not self._running or self._session is None or self._config is None:
             raise InvalidParameter(_stopped_message(self._why_stopped))
-        if self._sink is None:  # the running task is a call(): not for streaming calls
+        if self._sink is None or not isinstance(self._session, TaskSession):  # a call() is running
             raise InvalidParameter("Speech recognition has been called.")
         return self._session, self._config, self._sink
 
@@ -305,12 +330,29 @@ class Recognition:
         return self._session.metrics if self._session is not None else None
 
 
+def _probe_as_the_sdk_would(file: str | Path, format: str, sample_rate: int) -> AudioFile:
+    """:func:`probe`, except that ``format="pcm"`` on a WAV file is accepted, as the SDK accepts it."""
+    if format == "pcm":
+        path = Path(file)
+        if path.is_file():
+            with path.open("rb") as handle:
+                head = handle.read(64)
+            if sniff(head, signatures_only=True) == "wav":
+                logger.warning(
+                    "%s: format='pcm' but the file is a WAV; its header is stripped "
+                    "(the official SDK would have sent the header as audio)",
+                    path.name,
+                )
+                return probe(path, "wav", sample_rate)
+    return probe(file, format, sample_rate)
+
+
 def _stopped_message(reason: str) -> str:
     """The SDK's message, with the reason when the task ended by failing."""
     return f"Speech recognition has stopped. ({reason})" if reason else "Speech recognition has stopped."
 
 
-def _run_in_background(session: TaskSession) -> None:
+def _run_in_background(session: TaskSession | FileSession) -> None:
     future = _loop.submit(session.run())
     future.add_done_callback(_report_crash)
 

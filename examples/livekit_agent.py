@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, UserInputTranscribedEvent, cli
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, UserInputTranscribedEvent, cli, stt
 from livekit.plugins import funasr_realtime
 
 logger = logging.getLogger("funasr-agent")
@@ -25,12 +25,21 @@ server = AgentServer()
 
 
 def make_stt() -> funasr_realtime.STT:
-    return funasr_realtime.STT(
+    plugin = funasr_realtime.STT(
         url=os.environ.get("FUNASR_URL"),  # None: Alibaba Cloud with $DASHSCOPE_API_KEY
         language=os.environ.get("FUNASR_LANGUAGE"),  # None: auto-detect
         endpointing="server",
         max_sentence_silence=800,
     )
+    plugin.on("error", _on_stt_error)
+    return plugin
+
+
+def _on_stt_error(error: stt.STTError) -> None:
+    # AgentSession ignores recoverable errors; audio lost to a long outage is one of them,
+    # and a transcript with a hole in it should not go unnoticed.
+    if isinstance(error.error, funasr_realtime.AudioLost):
+        logger.warning("%d ms of the user's audio were not transcribed: %s", error.error.dropped_ms, error.error)
 
 
 @server.rtc_session()

@@ -33,6 +33,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 from pipecat_funasr_realtime import FunAsrRealtimeSTTService
 
+from funasr_realtime import Reconnected
+
 AUDIO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "speech" / "long_16k.wav"
 GRAMMAR = AUDIO.with_name("sentences.jsgf")
 FRAME_MS = 20
@@ -128,6 +130,13 @@ async def main() -> int:
 
     async def run(url: str | None) -> None:
         stt = FunAsrRealtimeSTTService(url=url, model=args.model)
+
+        @stt.event_handler("on_reconnected")
+        async def on_reconnected(service: FunAsrRealtimeSTTService, event: Reconnected) -> None:
+            # The service also pushes a non-fatal ErrorFrame for a loss; say it here too.
+            if event.dropped_ms > 0:
+                print(f"warning: {event.dropped_ms} ms of audio were lost to an outage", file=sys.stderr)
+
         if args.live:
             await transcribe_microphone(stt)
         else:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from livekit import rtc
 from livekit.agents import stt
 
@@ -43,6 +44,17 @@ def frames(pcm: bytes, rate: int, *, channels: int = 1, frame_ms: int = FRAME_MS
             chunk = b"".join(chunk[i : i + 2] * 2 for i in range(0, len(chunk), 2))
         out.append(rtc.AudioFrame(chunk, rate, channels, len(chunk) // (2 * channels)))
     return out
+
+
+def stereo_frames(left: bytes, right: bytes, rate: int, *, frame_ms: int = FRAME_MS) -> list[rtc.AudioFrame]:
+    """20 ms interleaved stereo frames: ``left`` and ``right`` are mono PCM of equal length."""
+    both = np.stack([np.frombuffer(left, dtype=np.int16), np.frombuffer(right, dtype=np.int16)], axis=1)
+    interleaved = both.tobytes()
+    size = rate * 2 * 2 * frame_ms // 1000
+    return [
+        rtc.AudioFrame(interleaved[i : i + size], rate, 2, len(interleaved[i : i + size]) // 4)
+        for i in range(0, len(interleaved), size)
+    ]
 
 
 async def push(stream: stt.RecognizeStream, audio: Sequence[rtc.AudioFrame], *, pace: float = PACE) -> None:

@@ -11,9 +11,14 @@ frames, in order:
   (stream-timeline times, word timestamps) as ``result``;
 * ``TaskCompleted`` → usage with the billed seconds, and in ``"vad"`` endpointing the
   confirmation that marks the closing transcript ``finalized``;
-* ``Reconnected`` → a log line and the ``on_reconnected`` event (no audio was lost);
+* ``Reconnected`` → a log line and the ``on_reconnected`` event; if audio outlasted the
+  replay buffer (``dropped_ms > 0``) also a non-fatal ``ErrorFrame`` (CONNECTIVITY): the
+  service stays usable, but the loss is never silent;
 * a stream error → one ``ErrorFrame`` that leaves the service unusable, so a
   ``ServiceSwitcher`` can fail over.
+
+Every exit (``EndFrame``, ``CancelFrame``, cleanup, a failure) awaits the core stream's
+``aclose()``, so no task of the service outlives the pipeline.
 """
 
 from __future__ import annotations
@@ -187,7 +192,7 @@ class FunAsrRealtimeSTTService(STTService):
         audio_sample_rate: int | None = None,
         timeouts: Timeouts | None = None,
         resilience: Resilience | None = None,
-        finish_timeout: float = 5.0,
+        finish_timeout: float | None = None,
         ttfs_p99_latency: float | None = FUNASR_REALTIME_TTFS_P99,
         **kwargs: Any,
     ) -> None:
@@ -217,7 +222,10 @@ class FunAsrRealtimeSTTService(STTService):
             timeouts: Bounds of every wait of the core client.
             resilience: Retries, backoff, replay buffer, idle-task finishing and standby
                 connection of the core client.
-            finish_timeout: Longest wait at ``EndFrame`` for the trailing transcripts.
+            finish_timeout: An overall bound (seconds) on the wait at ``EndFrame`` for the
+                trailing transcripts. ``None`` (default): the core's own wait, which lasts
+                while results keep arriving (``timeouts.stop`` after the last one, at most
+                ``timeouts.stop`` plus the duration of the audio still uncovered).
             ttfs_p99_latency: Speech end → final transcript P99 (seconds) published to turn
                 strategies.
             **kwargs: Passed to :class:`~pipecat.services.stt_service.STTService`.
@@ -452,6 +460,7 @@ class FunAsrRealtimeSTTService(STTService):
     async def _restart_session(self) -> _Session | None:
         old = self._session
         if old is not None:
+            await old.stream.aclose()
             await self._close_tasks(old)
         try:
             return self._open_session()
@@ -512,7 +521,11 @@ class FunAsrRealtimeSTTService(STTService):
             await self._fail(session, exc)
 
     async def _finish_session(self) -> None:
-        """End of input: finalize, wait (bounded) for the trailing results, close."""
+        """End of input: finalize, wait (bounded) for the trailing results, close.
+
+        ``finish()`` returns once the last task is over (or fails); the consumer then only
+        has queued events left, so its wait is bounded by ``timeouts.stop`` at most.
+        """
         session = self._session
         if session is None:
             return
@@ -527,7 +540,9 @@ class FunAsrRealtimeSTTService(STTService):
             except FunAsrError as exc:
                 await self._fail(session, exc)
         if session.consumer is not None:
-            await asyncio.wait({session.consumer}, timeout=self._finish_timeout)
+            drain = self._client.config.timeouts.stop
+            await asyncio.wait({session.consumer}, timeout=min(drain, self._finish_timeout or drain))
+        await session.stream.aclose()
         await self._close_tasks(session)
         self._session = None
         await self._call_event_handler("on_disconnected")

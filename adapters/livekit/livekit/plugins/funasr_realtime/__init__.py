@@ -14,10 +14,10 @@ from livekit.agents import Plugin
 
 from .log import logger
 from .models import Endpointing, FunAsrModels
-from .stt import STT, RecognitionOptions, SpeechStream
+from .stt import STT, AudioLost, RecognitionOptions, SpeechStream
 from .version import __version__
 
-__all__ = ["STT", "Endpointing", "FunAsrModels", "RecognitionOptions", "SpeechStream", "__version__"]
+__all__ = ["STT", "AudioLost", "Endpointing", "FunAsrModels", "RecognitionOptions", "SpeechStream", "__version__"]
 
 
 class FunAsrRealtimePlugin(Plugin):

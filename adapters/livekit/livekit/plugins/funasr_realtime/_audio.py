@@ -8,7 +8,7 @@ from livekit.agents.utils import AudioBuffer
 
 from funasr_realtime.protocol import ReplayBuffer, Timeline
 
-__all__ = ["AudioLedger", "buffer_pcm", "frame_pcm"]
+__all__ = ["AudioLedger", "buffer_pcm", "frame_pcm", "mono_frame"]
 
 
 def frame_pcm(frame: rtc.AudioFrame) -> bytes:
@@ -20,11 +20,24 @@ def frame_pcm(frame: rtc.AudioFrame) -> bytes:
     return mono
 
 
+def mono_frame(frame: rtc.AudioFrame) -> rtc.AudioFrame:
+    """The frame downmixed to one channel (itself if it already has one).
+
+    Must happen before any resampling: LiveKit's stream resampler is built for one channel,
+    and fed interleaved stereo it reads each sample pair as two mono samples (garbage text,
+    doubled times).
+    """
+    if frame.num_channels == 1:
+        return frame
+    pcm = frame_pcm(frame)
+    return rtc.AudioFrame(pcm, frame.sample_rate, 1, len(pcm) // 2)
+
+
 def buffer_pcm(buffer: AudioBuffer, sample_rate: int) -> bytes:
     """A whole buffer of frames as s16le mono PCM at ``sample_rate``.
 
     ``recognize()`` gets raw frames (the base class resamples only streams), so this combines,
-    downmixes and resamples with LiveKit's own resampler.
+    downmixes (first: the resampler gets one channel) and resamples with LiveKit's own resampler.
     """
     frames = buffer if isinstance(buffer, list) else [buffer]
     if not frames:

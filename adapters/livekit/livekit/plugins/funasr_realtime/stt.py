@@ -12,8 +12,15 @@ How LiveKit's calls map onto the core's :class:`funasr_realtime.RecognitionStrea
 * ``flush()`` (LiveKit sends it at the end of speech because ``manual_flush=True``) →
   ``finalize()``: the Fun-ASR task is finished so its final comes now, and the next audio
   starts a new task on a standby connection: no audio waits and none is lost;
-* ``end_input()`` → ``finish()``: a bounded wait for the trailing finals;
-* ``aclose()`` → ``aclose()``: abort.
+* ``end_input()`` → ``finish()``: the wait for the trailing finals follows the results (it
+  lasts while they keep arriving, bounded by the audio still uncovered);
+* ``aclose()`` → ``aclose()``: abort; it returns once the core stream's tasks are done.
+
+Audio is downmixed to mono before LiveKit resamples it, so stereo frames at any rate work.
+A reconnect that could not replay everything (``Reconnected.dropped_ms > 0``) is never silent:
+a warning is logged and a *recoverable* ``error`` event is emitted on the STT (an
+:class:`AudioLost`); ``recognize()`` also puts ``funasr_dropped_ms`` in the FINAL's
+``SpeechData.metadata``.
 
 The core reconnects and replays audio by itself after transient failures, so LiveKit's own
 retry only runs when the core's budget is spent; it then gets the audio the failed attempt
@@ -31,24 +38,42 @@ from dataclasses import dataclass
 from typing import Any, Never, TypedDict, Unpack, cast
 
 from livekit import rtc
-from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, LanguageCode, stt
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectionError, APIConnectOptions, LanguageCode, stt
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
 
 import funasr_realtime as fr
 from funasr_realtime.protocol import check_compatibility, find_model
 
-from ._audio import AudioLedger, buffer_pcm, frame_pcm
+from ._audio import AudioLedger, buffer_pcm, frame_pcm, mono_frame
 from ._errors import to_api_error
 from ._events import merge_sentences, speech_data
 from .log import logger
 from .models import Endpointing, FunAsrModels
 
-__all__ = ["STT", "RecognitionOptions", "SpeechStream"]
+__all__ = ["STT", "AudioLost", "RecognitionOptions", "SpeechStream"]
 
 _ENDPOINTING = ("framework", "server")
 _AUTO = frozenset({"", "auto", "multi"})  # language values that mean "detect it"
 _RECOGNIZE_CHUNK_MS = 100
+
+
+class AudioLost(APIConnectionError):
+    """Audio the core could not replay after a reconnect: it was never recognized.
+
+    Emitted as a *recoverable* ``error`` event on the STT (recognition goes on; AgentSession
+    ignores recoverable errors, an application listening to ``stt.on("error")`` sees it).
+    ``dropped_ms`` is how much was lost; ``event`` is the core's :class:`funasr_realtime.Reconnected`.
+    """
+
+    def __init__(self, event: fr.Reconnected) -> None:
+        super().__init__(
+            f"Fun-ASR reconnected after {event.error} but {event.dropped_ms} ms of audio outlasted the replay "
+            "buffer and were not recognized",
+            retryable=True,
+        )
+        self.event = event
+        self.dropped_ms = event.dropped_ms
 
 
 class RecognitionOptions(TypedDict, total=False):
@@ -103,7 +128,9 @@ class _Warm:
     connecting: asyncio.Task[None]
 
     async def discard(self) -> None:
+        """Cancel the connect and close the stream; returns once neither has a task left."""
         self.connecting.cancel()
+        await asyncio.gather(self.connecting, return_exceptions=True)
         await self.core.aclose()
 
 
@@ -129,7 +156,10 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             or ``"server"`` (Fun-ASR's sentence ends do); see :data:`.models.Endpointing`.
         extra_params: further ``run-task`` parameters, sent verbatim.
         timeouts, resilience: the core's bounded waits and its reconnect/replay policy.
-        finish_timeout: how long ``end_input()`` waits for the trailing finals (seconds).
+        finish_timeout: an overall bound (seconds) on the wait for the trailing finals at
+            ``end_input()`` and at the end of ``recognize()``. ``None`` (default): the core's
+            own wait, which lasts while results keep arriving (``timeouts.stop`` after the
+            last one, at most ``timeouts.stop`` plus the duration of the audio still uncovered).
 
     Raises ``ValueError`` at once for impossible combinations (no key for Alibaba Cloud, a
     rate or language the model does not take, a model not served in the region).
@@ -154,7 +184,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         extra_params: dict[str, Any] | None = None,
         timeouts: fr.Timeouts | None = None,
         resilience: fr.Resilience | None = None,
-        finish_timeout: float = 10.0,
+        finish_timeout: float | None = None,
     ) -> None:
         super().__init__(
             capabilities=stt.STTCapabilities(
@@ -273,7 +303,13 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         language: NotGivenOr[str | None] = NOT_GIVEN,
         conn_options: APIConnectOptions,
     ) -> stt.SpeechEvent:
-        """Recognize a whole buffer with one core stream; all finals merge into one FINAL."""
+        """Recognize a whole buffer with one core stream; all finals merge into one FINAL.
+
+        The buffer is sent as fast as the core's flow control allows (it paces a producer
+        that runs ahead of recognition), and the wait for the last finals follows the results,
+        so a long buffer needs no fixed timeout. Audio lost to an outage is reported (see the
+        module docstring) and counted in ``SpeechData.metadata["funasr_dropped_ms"]``.
+        """
         settings = self._settings
         if is_given(language):
             settings = settings.updated({"language": language}, region=self._region, derive_rate=False)
@@ -282,13 +318,18 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         core = fr.RecognitionStream(config, settings.params, resilience=self._client.resilience)
         finals: list[fr.Sentence] = []
         task_id = ""
+        dropped_ms = 0
 
         async def collect() -> None:
-            nonlocal task_id
+            nonlocal task_id, dropped_ms
             async for event in core.events():
                 if isinstance(event, fr.SentenceEvent) and event.is_final and event.sentence.text:
                     finals.append(event.sentence)
                     task_id = event.task_id
+                elif isinstance(event, fr.Reconnected):
+                    dropped_ms += event.dropped_ms
+                    if (lost := _report_reconnect(event)) is not None:
+                        self._emit_error(lost, recoverable=True)
 
         collector = asyncio.create_task(collect(), name="funasr-realtime-recognize")
         try:
@@ -304,11 +345,10 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             collector.cancel()
             await asyncio.gather(collector, return_exceptions=True)
             await core.aclose()
-        return stt.SpeechEvent(
-            type=stt.SpeechEventType.FINAL_TRANSCRIPT,
-            request_id=task_id,
-            alternatives=[merge_sentences(finals, language=settings.language)],
-        )
+        data = merge_sentences(finals, language=settings.language)
+        if dropped_ms:
+            data.metadata = {**(data.metadata or {}), "funasr_dropped_ms": dropped_ms}
+        return stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT, request_id=task_id, alternatives=[data])
 
     @property
     def _region(self) -> fr.Region | None:
@@ -333,7 +373,7 @@ class SpeechStream(stt.RecognizeStream):
         settings: _Settings,
         conn_options: APIConnectOptions,
         warm: _Warm | None,
-        finish_timeout: float,
+        finish_timeout: float | None,
     ) -> None:
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=settings.params.sample_rate)
         self._client = client
@@ -345,6 +385,7 @@ class SpeechStream(stt.RecognizeStream):
         self._speaking = False
         self._request_id = ""
         self._offset_after_attempt: float | None = None
+        self._aborting = False  # aclose() ran: the input channel closed for an abort, not an end
 
     def update_options(self, **changes: Unpack[RecognitionOptions]) -> None:
         """Apply options from the next Fun-ASR task on (the next flush); no audio is lost.
@@ -357,7 +398,24 @@ class SpeechStream(stt.RecognizeStream):
             self._core.update_params(**_param_changes(self._core.params, settings.params))
         self._settings = settings
 
+    def push_frame(self, frame: rtc.AudioFrame) -> None:
+        """Queue a frame of any rate and channel count: downmixed to mono, then resampled.
+
+        The base class resamples to the model's rate with a one-channel resampler, so a
+        stereo frame must be mono before it gets there.
+        """
+        super().push_frame(mono_frame(frame))
+
     async def aclose(self) -> None:
+        """Abort; returns once the core stream (and a pre-warmed one) has no task left.
+
+        The base class cancels ``_run`` and waits for it; ``_run``'s ``finally`` awaits the
+        core stream's ``aclose()``.
+        """
+        # The base class closes the input channel, then cancels _run: without this flag the
+        # sender would take the closed channel for end_input() and start a graceful finish()
+        # that the cancellation then cuts in the middle of closing the connections.
+        self._aborting = True
         await super().aclose()
         warm, self._warm = self._warm, None
         if warm is not None:  # closed before it ever ran
@@ -447,7 +505,8 @@ class SpeechStream(stt.RecognizeStream):
                 await core.send_audio(pcm)
             else:  # the flush marker: LiveKit's end of speech
                 await core.finalize()
-        await core.finish(timeout=self._finish_timeout)
+        if not self._aborting:  # end_input(): wait for the trailing finals
+            await core.finish(timeout=self._finish_timeout)
 
     async def _receive(self, core: fr.RecognitionStream, base_ms: int) -> None:
         async for event in core.events():
@@ -455,15 +514,8 @@ class SpeechStream(stt.RecognizeStream):
                 self._on_sentence(event, base_ms)
             elif isinstance(event, fr.TaskCompleted):
                 self._on_task_completed(event, base_ms)
-            else:
-                log = logger.warning if event.dropped_ms else logger.info
-                log(
-                    "recovered from %s after %.0f ms: %d ms replayed, %d ms lost",
-                    event.error,
-                    event.downtime_ms,
-                    event.replayed_ms,
-                    event.dropped_ms,
-                )
+            elif (lost := _report_reconnect(event)) is not None:
+                self._emit_error(lost, recoverable=True)
 
     # ------------------------------------------------------------------ events
 
@@ -562,6 +614,19 @@ def _config_for(client: fr.Client, conn_options: APIConnectOptions) -> fr.Client
     if conn_options.timeout >= timeouts.connect:
         return client.config
     return dataclasses.replace(client.config, timeouts=dataclasses.replace(timeouts, connect=conn_options.timeout))
+
+
+def _report_reconnect(event: fr.Reconnected) -> AudioLost | None:
+    """Log a core reconnect; a loss is a warning and returns the error event to emit."""
+    log = logger.warning if event.dropped_ms else logger.info
+    log(
+        "recovered from %s after %.0f ms: %d ms replayed, %d ms lost",
+        event.error,
+        event.downtime_ms,
+        event.replayed_ms,
+        event.dropped_ms,
+    )
+    return AudioLost(event) if event.dropped_ms > 0 else None
 
 
 def _log_prewarm_failure(task: asyncio.Task[None]) -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import adapters, client_cpu, concurrency, endpointing, hotpath, latency, memory, prewarm, server
+from . import adapters, client_cpu, concurrency, endpointing, hotpath, latency, long_file, memory, prewarm, server
 from .common import Context, Row, fmt, machine, table
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (client_cpu, concurrency, memory, latency, endpointing, prewarm, adapters, server, hotpath)
+    for module in (client_cpu, concurrency, memory, latency, endpointing, prewarm, adapters, server, long_file, hotpath)
 }
 
 REPRODUCE = "make bench"

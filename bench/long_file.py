@@ -1,0 +1,173 @@
+"""9. A 30-minute recording at full speed.
+
+One WAV of about 30 minutes (the long fixture again and again, 1.5 s of silence between the
+copies) is transcribed on the local server with its default engine (pocketsphinx, general
+English LM), three ways, one after another on the same server process pinned to CPU 1:
+
+* **engine alone**: the server's own recognition stack (``Transcriber``) fed the recording
+  as fast as it can take it, in a worker on CPU 1: the floor any client can reach;
+* **ours**: ``RecognitionStream`` sending the file as fast as it can (the stream paces
+  itself to the server's reported position), in a worker on CPU 0;
+* **SDK**: the official ``dashscope`` SDK's ``Recognition.call(file)`` (which sends the
+  whole file back-to-back), in a worker on CPU 0.
+
+Wall time is from the first byte sent to the last final; "words" counts the words of the
+final sentences, "reference" the words spoken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+from .common import Context, Row, ServerProcess, fmt, run_worker, table
+
+NAME = "long-file"
+TITLE = "9. A 30-minute recording at full speed"
+
+
+def _recording(minutes: float) -> tuple[Path, int, int]:
+    """Write the recording; its path, duration (ms) and number of reference words."""
+    from tests.conftest import minute_of_speech
+
+    pcm, sentences = minute_of_speech()  # 65 s
+    copies = max(1, round(minutes * 60 / 65))
+    path = Path(tempfile.mkdtemp(prefix="funasr-long-")) / "recording.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(copies):
+            out.writeframes(pcm)
+    words = sum(len(s.split()) for s in sentences) * copies
+    return path, len(pcm) * copies * 1000 // 32000, words
+
+
+def engine_worker(path: str) -> dict[str, Any]:
+    from funasr_realtime.server.engines import create_engine
+    from funasr_realtime.server.transcriber import Transcriber
+
+    with wave.open(path) as w:
+        pcm = w.readframes(w.getnframes())
+    transcriber = Transcriber(create_engine("pocketsphinx"))
+    started = time.perf_counter()
+    finals = []
+    for i in range(0, len(pcm), 3200):
+        finals += [h.text for h in transcriber.feed(pcm[i : i + 3200]) if h.final]
+    finals += [h.text for h in transcriber.finish() if h.final]
+    wall = time.perf_counter() - started
+    transcriber.close()
+    return {"wall_s": wall, "finals": len(finals), "words": len(" ".join(finals).split())}
+
+
+async def ours_worker(url: str, path: str) -> dict[str, Any]:
+    import funasr_realtime as fr
+
+    with wave.open(path) as w:
+        pcm = w.readframes(w.getnframes())
+    finals: list[str] = []
+    reconnects = dropped = 0
+    started = time.perf_counter()
+    async with fr.Client(url=url).stream(sample_rate=16000) as stream:
+
+        async def feed() -> None:
+            for i in range(0, len(pcm), 3200):
+                await stream.send_audio(pcm[i : i + 3200])
+            await stream.finish()
+
+        feeder = asyncio.create_task(feed())
+        async for event in stream:
+            if isinstance(event, fr.SentenceEvent) and event.is_final:
+                finals.append(event.sentence.text)
+            elif isinstance(event, fr.Reconnected):
+                reconnects += 1
+                dropped += event.dropped_ms
+        await feeder
+    wall = time.perf_counter() - started
+    words = len(" ".join(finals).split())
+    return {"wall_s": wall, "finals": len(finals), "words": words, "reconnects": reconnects, "dropped_ms": dropped}
+
+
+def sdk_worker(url: str, path: str) -> dict[str, Any]:
+    import dashscope
+    from dashscope.audio.asr import Recognition
+
+    dashscope.base_websocket_api_url = url
+    dashscope.api_key = "local"
+    recognition = Recognition(model="fun-asr-realtime", format="wav", sample_rate=16000, callback=None)
+    started = time.perf_counter()
+    result = recognition.call(path)
+    wall = time.perf_counter() - started
+    sentences = result.get_sentence() or []
+    texts = [s["text"] for s in sentences if s.get("end_time") is not None]
+    return {
+        "wall_s": wall,
+        "status": result.status_code,
+        "message": str(result.message)[:200],
+        "finals": len(texts),
+        "words": len(" ".join(texts).split()),
+    }
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    minutes = 0.5 if ctx.quick else (5 if ctx.small else 30)
+    path, audio_ms, reference = _recording(minutes)
+    timeout = 120 + audio_ms / 1000  # a whole real-time pass, at worst
+    out: dict[str, Any] = {"audio_s": audio_ms / 1000, "reference_words": reference}
+    ctx.log(f"long file: {audio_ms / 60000:.1f} min, engine alone")
+    engine = run_worker(NAME.replace("-", "_"), "engine_worker", {"path": str(path)}, timeout=timeout, cpus=[1])
+    out["engine"] = {"ok": engine.ok, "error": engine.error, **engine.data}
+    with ServerProcess.funasr("--port", "0", cpus=[1]) as server:
+        for side, function in (("ours", "ours_worker"), ("sdk", "sdk_worker")):
+            ctx.log(f"long file: {side}")
+            args = {"url": server.url, "path": str(path)}
+            worker = run_worker(NAME.replace("-", "_"), function, args, timeout=timeout, cpus=[0])
+            out[side] = {"ok": worker.ok, "error": worker.error, **worker.data}
+    path.unlink(missing_ok=True)
+    return out
+
+
+def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
+    engine = result["engine"].get("wall_s")
+    body = []
+    for label, key in (("engine alone", "engine"), ("ours (RecognitionStream)", "ours"), ("SDK call()", "sdk")):
+        side = result[key]
+        if not side.get("ok"):
+            body.append([label, "failed", side.get("error", "")[:80], "", "", ""])
+            continue
+        wall = side["wall_s"]
+        extra = ""
+        if key == "ours":
+            extra = f"{side['reconnects']} reconnects, {side['dropped_ms']} ms dropped"
+        elif key == "sdk":
+            extra = f"status {side['status']} {side['message'][:40]}"
+        body.append(
+            [
+                label,
+                fmt(wall, 1),
+                fmt(wall / engine, 2) + "x" if engine else "",
+                side["finals"],
+                f"{side['words']}/{result['reference_words']}",
+                extra,
+            ]
+        )
+    ours, sdk = result["ours"], result["sdk"]
+    rows = []
+    if ours.get("ok") and engine:
+        comparison = f"SDK {fmt(sdk['wall_s'], 1)} s" if sdk.get("ok") else "SDK failed"
+        ratio = fmt(sdk["wall_s"] / ours["wall_s"], 2) + "x" if sdk.get("ok") else "—"
+        figure = f"{fmt(ours['wall_s'], 1)} s ({fmt(ours['wall_s'] / engine, 2)}x the engine's {fmt(engine, 1)} s)"
+        item = f"{result['audio_s'] / 60:.0f}-minute file at full speed, wall time"
+        rows.append(Row("9", item, figure, comparison, ratio))
+    text = [
+        __doc__.split("\n\n", 1)[1].strip(),
+        "",
+        f"Recording: {fmt(result['audio_s'] / 60, 1)} min, {result['reference_words']} words spoken.",
+        "",
+        table(["transcriber", "wall s", "vs engine", "finals", "words", "notes"], body),
+    ]
+    return "\n".join(text), rows

@@ -93,7 +93,7 @@ async def test_a_quiet_connection_is_pinged_and_a_pong_keeps_it_alive() -> None:
 
 
 async def test_no_pong_and_nothing_received_is_dead_after_ping_timeout() -> None:
-    liveness, ws, clock, _ = watchdog()
+    liveness, _ws, clock, _ = watchdog()
     clock.now += 1.0
     assert check(liveness) is None  # ping sent
     clock.now += 0.9
@@ -104,7 +104,7 @@ async def test_no_pong_and_nothing_received_is_dead_after_ping_timeout() -> None
 
 
 async def test_any_message_counts_as_a_pong() -> None:
-    liveness, ws, clock, _ = watchdog()
+    liveness, _ws, clock, _ = watchdog()
     clock.now += 1.0
     check(liveness)
     clock.now += 0.5

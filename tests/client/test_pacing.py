@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection
 import funasr_realtime as fr
 from funasr_realtime.server.thread import ServerThread
 from tests.client.scripted import event, read_run_task, scripted
-from tests.conftest import chunks, load_speech, minute_of_speech
+from tests.conftest import chunks, minute_of_speech
 from tests.timing import scaled
 
 RATE = 16000

@@ -4,12 +4,16 @@ Runs the same scenarios as tests/faults (tests/faults/scenarios.py) against a lo
 process, through the fault proxy, and publishes what was measured in this run.
 
     make reliability          # or: PYTHONPATH=. .venv/bin/python scripts/reliability_report.py
+
+The "Server under abuse" section is written by scripts/soak_server.py (run after this script by
+`make reliability`); this script keeps it when it rewrites the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import platform
+import re
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -172,8 +176,19 @@ def render(
     ]
     for engine, rows in ramps.items():
         lines += [f"| {engine} | {n} | {'yes' if ok else 'no'} | {lag:.2f} |" for n, ok, lag in rows]
+    abuse = _abuse_section()
+    if abuse:
+        lines += ["", abuse.rstrip("\n")]
     lines += ["", "Reproduce: `make reliability`.", ""]
     return "\n".join(lines)
+
+
+def _abuse_section() -> str:
+    """The "Server under abuse" section scripts/soak_server.py last wrote, kept when this report is rewritten."""
+    if not OUT.exists():
+        return ""
+    match = re.search(r"^## Server under abuse\n.*?(?=^## |^Reproduce: |\Z)", OUT.read_text(), re.S | re.M)
+    return match.group(0) if match else ""
 
 
 async def main() -> None:

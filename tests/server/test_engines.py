@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.timing import scaled
 
 from funasr_realtime.server.audio import Resampler
 from funasr_realtime.server.engines import ENGINE_NAMES, create_engine
@@ -245,3 +246,96 @@ def test_synthetic_short_audio_has_no_text_and_closed_utterances_refuse_audio() 
         utterance.feed(b"\0\0")
     with pytest.raises(ValueError, match="word_ms"):
         SyntheticEngine(word_ms=0)
+
+
+# --- bounded decoder pool: sentences share at most max_decoders decoders ---------
+
+
+def _round_robin(engine: PocketsphinxEngine, names: list[str]) -> tuple[dict[str, str], int]:
+    """Stream ``names`` interleaved packet by packet, as concurrent connections would; (finals, peak decoders)."""
+    audio = {name: list(packets(pcm16k(f"{name}_16k"))) for name in names}
+    utterances = {name: engine.new_utterance() for name in names}
+    peak = engine.decoders
+    try:
+        for i in range(max(len(p) for p in audio.values())):
+            for name, utterance in utterances.items():
+                if i < len(audio[name]):
+                    utterance.feed(audio[name][i])
+                    peak = max(peak, engine.decoders)
+        finals = {}
+        for name, utterance in utterances.items():
+            finals[name] = utterance.end()[0]
+            peak = max(peak, engine.decoders)
+    finally:
+        for utterance in utterances.values():
+            utterance.close()
+    return finals, peak
+
+
+def test_more_open_sentences_than_decoders_stay_exact() -> None:
+    engine = PocketsphinxEngine(GRAMMAR, max_decoders=2, max_idle=1)
+    finals, peak = _round_robin(engine, SENTENCES)
+    assert finals == {name: TRANSCRIPTS[name] for name in SENTENCES}
+    assert peak <= 2
+    assert engine.decoders == engine.idle_decoders == 1, "idle decoders beyond max_idle were kept"
+
+
+def test_a_sentence_that_lost_its_decoder_resumes_exactly() -> None:
+    engine = PocketsphinxEngine(GRAMMAR, max_decoders=1, steal_after_s=0.0)
+    first = pcm16k("s1_16k")
+    paused = engine.new_utterance()
+    for packet in packets(first[: len(first) // 2]):
+        paused.feed(packet)
+    assert engine.idle_decoders == 0
+    # Another sentence arrives while the first one's client is silent: it takes the only decoder.
+    _, text, _ = transcribe(engine, pcm16k("s2_16k"))
+    assert text == TRANSCRIPTS["s2"]
+    assert engine.decoders == 1
+    for packet in packets(first[len(first) // 2 :]):
+        paused.feed(packet)
+    assert paused.end()[0] == TRANSCRIPTS["s1"]
+    paused.close()
+
+
+def test_a_sentence_fed_recently_keeps_its_decoder() -> None:
+    engine = PocketsphinxEngine(GRAMMAR, max_decoders=1, steal_after_s=60.0)
+    active = engine.new_utterance()
+    active.feed(pcm16k("s1_16k")[:16000])
+    waiting = engine.new_utterance()
+    assert waiting.feed(pcm16k("s2_16k")[:16000]) == "", "a waiting sentence decoded without a decoder"
+    assert engine.decoders == 1
+    active.close()
+    waiting.close()
+    assert engine.idle_decoders == 1
+
+
+def test_general_model_gives_the_same_finals_with_shared_decoders() -> None:
+    names = SENTENCES[:4]
+    engine = PocketsphinxEngine(max_decoders=2)
+    alone = {name: transcribe(engine, pcm16k(f"{name}_16k"))[1] for name in names}
+    finals, peak = _round_robin(engine, names)
+    assert finals == alone
+    assert peak <= 2
+
+
+def test_threads_beyond_max_decoders_wait_and_stay_exact() -> None:
+    engine = PocketsphinxEngine(GRAMMAR, max_decoders=2)
+    results: dict[str, str] = {}
+
+    def run(name: str) -> None:
+        results[name] = transcribe(engine, pcm16k(f"{name}_16k"))[1]
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in SENTENCES]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=scaled(60))
+    assert results == {name: TRANSCRIPTS[name] for name in SENTENCES}
+    assert engine.decoders <= 2
+
+
+def test_pool_bounds_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_decoders"):
+        PocketsphinxEngine(GRAMMAR, max_decoders=0)
+    with pytest.raises(ValueError, match="preload"):
+        PocketsphinxEngine(GRAMMAR, max_decoders=1, preload=2)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import platform
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 from tests.conftest import GRAMMAR, SPEECH, chunks, load_speech
 
 from funasr_realtime.server.engines import Engine, create_engine
+from funasr_realtime.server.engines._heap import trim_heap
+from funasr_realtime.server.engines.pocketsphinx import PocketsphinxEngine
 from funasr_realtime.server.task import TaskRejected, TaskResult, TaskSession
 
 HEARTBEAT_MS = 2000
@@ -284,3 +288,26 @@ def test_synthetic_engine_marks_finals() -> None:
     texts = final_texts(results)
     assert texts
     assert all(text.startswith("[synthetic]") for text in texts)
+
+
+# --------------------------------------------------------------------------- resources
+
+
+def test_close_mid_sentence_returns_the_decoder_and_frees_the_vad(make: Any, engine: Engine) -> None:
+    assert isinstance(engine, PocketsphinxEngine)
+    idle = engine.idle_decoders
+    session = make()
+    for frame in chunks(load_speech("s1").pcm[:48000]):
+        session.feed(frame)
+    assert engine.idle_decoders == idle - 1  # the open sentence holds one
+    session.close()
+    session.close()  # idempotent
+    assert engine.idle_decoders == idle
+    with pytest.raises(RuntimeError):
+        session.feed(bytes(3200))
+
+
+def test_heap_trim_runs_on_glibc() -> None:
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    assert trim_heap() is True

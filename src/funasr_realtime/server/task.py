@@ -5,23 +5,53 @@ PCM (WAV header stripped, mp3/aac/amr/opus/speex decoded by :mod:`.decoders`, 8 
 resampled), runs the transcriber and converts its hypotheses into the service's sentence
 objects, including heartbeats and usage.
 It is synchronous and CPU-bound; the connection handler runs it off the event loop.
+
+``close()`` releases everything the task holds (VAD, open sentence, codec).  When the last open
+task of the process closes, freed heap pages are handed back to the OS (glibc ``malloc_trim``), so
+the server's RSS returns near its idle level after a burst of connections.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 from ..protocol import ConfigurationError, RecognitionParams, Sentence, Usage, Word, check_compatibility, find_model
 from .audio import Resampler, WavFormatError, WavStream
 from .decoders import COMPRESSED_FORMATS, CodecUnavailable, DecodeError, create_decoder, decoder_name
 from .engines import Engine, Hypothesis
+from .engines._heap import trim_heap
 from .transcriber import Transcriber
 
 __all__ = ["TaskRejected", "TaskResult", "TaskSession"]
 
 SUPPORTED_RATES = (8000, 16000)
 SUPPORTED_FORMATS = ("pcm", "wav", *COMPRESSED_FORMATS)
+
+
+class _LiveTasks:
+    """How many task sessions are open in this process; trims the heap when the last one closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def opened(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self._count -= 1
+            quiet = self._count == 0
+        if quiet:
+            # Trimming per close would walk the heap once per connection during a burst; once
+            # nothing is open is when the freed VAD, PCM and codec buffers can all go back.
+            trim_heap()
+
+
+_LIVE = _LiveTasks()
 
 
 class TaskRejected(Exception):
@@ -59,6 +89,8 @@ class TaskSession:
         self._last_output_ms = 0
         self._max_audio_ms = max_audio_s * 1000
         self._synthetic = engine.synthetic
+        self._closed = False
+        _LIVE.opened()
 
     @classmethod
     def create(
@@ -120,7 +152,13 @@ class TaskSession:
         return [self._to_result(h) for h in hypotheses + self._transcriber.finish()]
 
     def close(self) -> None:
+        """Release the task's resources; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self._transcriber.close()
+        self._decoder = None
+        _LIVE.closed()
 
     @property
     def billed_seconds(self) -> int:

@@ -22,6 +22,12 @@ Not thread-safe.  Calls block on CPU (measured per 100 ms packet: ~5 ms with
 a grammar, 10-30 ms with the general LM, up to ~0.2 s when a final is
 decoded), and pocketsphinx holds the GIL meanwhile, so an asyncio server
 should call from a worker thread to keep its loop responsive.
+
+Memory per task: the VAD (~3.2 MB) plus, while a sentence is open, its PCM
+kept by the engine (32 kB per second of sentence, so at most ~1.9 MB with the
+default ``max_sentence_ms``).  Decoders are not per task: the engine lends
+them to open sentences from a bounded pool (see :mod:`.engines.pocketsphinx`).
+``close()`` frees both at once.
 """
 
 from __future__ import annotations
@@ -97,11 +103,12 @@ class Transcriber:
         return self._handle(self._vad.flush())
 
     def close(self) -> None:
-        """Release the open utterance without a final; safe to call repeatedly."""
+        """Release the open utterance without a final, and the VAD; safe to call repeatedly."""
         self._finished = True
         sentence, self._sentence = self._sentence, None
         if sentence is not None:
             sentence.utterance.close()
+        self._vad.close()
 
     def _handle(self, events: list[VadEvent]) -> list[Hypothesis]:
         out: list[Hypothesis] = []

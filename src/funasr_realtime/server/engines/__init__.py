@@ -6,6 +6,9 @@
   optional JSGF path or text that restricts it to known sentences;
 * ``"synthetic"`` -- placeholder words for load tests (``grammar`` ignored).
 
+``max_decoders`` bounds the pocketsphinx decoders alive at once (memory: see
+:mod:`.pocketsphinx`); None keeps its default (:data:`.pocketsphinx.DEFAULT_MAX_DECODERS`).
+
 Engine modules import their heavy dependencies only when an engine is
 created, so this package imports without them.  Unknown names raise
 ``ValueError`` listing the known ones.
@@ -25,11 +28,15 @@ logger = logging.getLogger(__name__)
 ENGINE_NAMES: tuple[str, ...] = ("pocketsphinx", "synthetic")
 
 
-def create_engine(name: str = "pocketsphinx", *, grammar: str | Path | None = None) -> Engine:
+def create_engine(
+    name: str = "pocketsphinx", *, grammar: str | Path | None = None, max_decoders: int | None = None
+) -> Engine:
     if name == "pocketsphinx":
         from .pocketsphinx import PocketsphinxEngine
 
-        return PocketsphinxEngine(grammar)
+        if max_decoders is None:
+            return PocketsphinxEngine(grammar)
+        return PocketsphinxEngine(grammar, max_decoders=max_decoders)
     if name == "synthetic":
         from .synthetic import SyntheticEngine
 

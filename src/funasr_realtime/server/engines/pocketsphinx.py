@@ -1,24 +1,37 @@
 """Real English recognition with CMU PocketSphinx (model shipped in its wheel).
 
-Contract (see :mod:`.base`): :class:`PocketsphinxEngine` is thread-safe and
-lends each :class:`PocketsphinxUtterance` a decoder from a pool; the
-utterance is single-threaded and gives the decoder back on ``close()``.
+Contract (see :mod:`.base`): :class:`PocketsphinxEngine` is thread-safe and lends
+:class:`PocketsphinxUtterance` objects decoders from a bounded pool; an utterance is
+single-threaded.
 
-* Without a grammar the decoder uses the wheel's general en-us n-gram LM.
-* With a JSGF grammar (a path, or JSGF text starting with ``#JSGF``) only the
-  grammar's sentences can be recognised, which makes tests exact.
-* Every utterance starts from a fresh front end, so a sentence's result
-  depends only on its own audio, never on what the pooled decoder heard
-  before.  With a grammar, the final is decoded a second time with the
-  utterance's own cepstral mean, which makes 8 kHz (upsampled) audio exact.
-* ``pocketsphinx`` is imported when the engine is created, not when this
-  module is imported.
+* Without a grammar the decoders use the wheel's general en-us n-gram LM, loaded once per engine
+  and shared by every decoder.  With a JSGF grammar (a path, or JSGF text starting with
+  ``#JSGF``) only the grammar's sentences can be recognised, which makes tests exact.
+* Every utterance starts from a fresh front end, so a sentence's result depends only on its own
+  audio, never on what a pooled decoder heard before.  With a grammar, the final is decoded a
+  second time with the utterance's own cepstral mean, which makes 8 kHz (upsampled) audio exact.
+* ``pocketsphinx`` is imported when the engine is created, not when this module is imported.
 
-Costs measured on the development machine: a general-LM decoder loads in
-~0.3 s and takes ~96 MB RSS, so decoders are pooled (created on demand,
-reused after ``close()``, at most ``max_idle`` kept).  ``process_raw`` holds
-the GIL, so decoding in worker threads does not run in parallel; it only
-keeps an event loop responsive between calls.
+Memory (measured with pocketsphinx 5.1.1 on x86_64, see docs/RELIABILITY.md): the shared LM
+takes ~34 MB once; each decoder takes ~61 MB with the LM (~29 MB with a grammar) plus up to
+~13 MB of search state during a 60 s sentence.  A decoder is lent to a sentence, never to a
+connection, and at most ``max_decoders`` exist, so decoder memory is bounded by
+``LM + max_decoders x 75 MB`` whatever the number of connections.  Each open sentence also keeps
+its own 16 kHz PCM (32 kB per second; the transcriber cuts sentences at 60 s, so <= 1.9 MB), which
+is what lets a sentence give its decoder up and resume later:
+
+* a sentence that has not been fed at all while another one waited ``steal_after_s`` for a
+  decoder loses its decoder to it (least recently used first); when it resumes, it re-decodes its
+  kept PCM on whichever decoder it gets.  Sentences that keep being fed keep their decoders.
+  The final is the same (the decoder is deterministic on the same samples), only its partials
+  are skipped meanwhile;
+* a sentence that finds no decoder free keeps buffering and reports no new partial; its final
+  waits for a decoder (``end()`` takes the least recently used one not inside a call).
+
+So under load partials become rarer, finals stay exact, and memory stays flat.  When no sentence
+is open, idle decoders beyond ``max_idle`` are freed and the heap is trimmed, so RSS returns close
+to its idle level after a burst.  ``process_raw`` holds the GIL, so decoding in worker threads
+does not run in parallel; it only keeps an event loop responsive between calls.
 """
 
 from __future__ import annotations
@@ -26,19 +39,40 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from ._heap import trim_heap
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["PocketsphinxEngine", "PocketsphinxUtterance", "clean_words", "load_grammar"]
+__all__ = [
+    "DEFAULT_MAX_DECODERS",
+    "DEFAULT_MAX_IDLE",
+    "PocketsphinxEngine",
+    "PocketsphinxUtterance",
+    "clean_words",
+    "load_grammar",
+]
 
 # pocketsphinx ships no type information; its Decoder is handled as Any.
 Decoder: TypeAlias = Any
 
+#: Decoders an engine creates at most (each ~61-75 MB with the general LM).
+DEFAULT_MAX_DECODERS = 8
+#: Idle decoders kept warm once no sentence is open (creating one costs ~0.25 s of CPU).
+DEFAULT_MAX_IDLE = 2
+#: A sentence not fed while another waited this long for a decoder may lose its decoder to it.
+DEFAULT_STEAL_AFTER_S = 1.0
+
 FRAME_MS = 10  # pocketsphinx's default frame rate is 100 frames per second
 _GRAMMAR_SEARCH = "grammar"
+_LM_SEARCH = "lm"
+_LM_FILE = "en-us/en-us.lm.bin"
 _PRONUNCIATION_SUFFIX = re.compile(r"\(\d+\)$")
 # <s>, </s>, <sil>, [NOISE], [BREATH], ++GARBAGE++ ...: fillers, not words.
 _FILLER = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
@@ -61,95 +95,282 @@ def load_grammar(grammar: str | Path | None) -> str | None:
     return Path(grammar).read_text(encoding="utf-8")
 
 
-class _DecoderPool:
-    """Thread-safe free list of idle decoders; creation happens outside the lock."""
+@dataclass(slots=True)
+class _Lease:
+    """A decoder lent to one utterance; ``busy`` while the utterance is inside a decoder call."""
 
-    def __init__(self, factory: Callable[[], Decoder], max_idle: int) -> None:
+    decoder: Decoder
+    busy: bool = False
+    last_used: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Grant:
+    """A decoder handed to an utterance for one call.
+
+    ``new``: the utterance did not hold it before, so it must start a fresh utterance on it and
+    feed its kept PCM from the beginning.  ``dirty``: it was taken from another sentence whose
+    utterance is still started on it (it must be ended first).
+    """
+
+    decoder: Decoder
+    new: bool
+    dirty: bool
+
+
+class _DecoderPool:
+    """At most ``max_decoders`` decoders, lent to utterances (see the module docstring).
+
+    Thread-safe.  Decoders are created outside the lock (~0.25 s each); the count reserves the
+    slot first, so the bound holds while one is being built.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[], Decoder],
+        *,
+        max_decoders: int,
+        max_idle: int,
+        steal_after_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._factory = factory
+        self._max_decoders = max_decoders
         self._max_idle = max_idle
-        self._idle: list[Decoder] = []
-        self._lock = threading.Lock()
+        self._steal_after = steal_after_s
+        self._clock = clock
+        self._cond = threading.Condition(threading.Lock())
+        self._free: list[Decoder] = []  # not started, owned by nobody
+        self._leases: OrderedDict[object, _Lease] = OrderedDict()  # least recently used first
+        self._waiting: dict[object, float] = {}  # sentences refused a decoder, since when
+        self._count = 0  # decoders alive or being created
 
     @property
     def idle(self) -> int:
-        with self._lock:
-            return len(self._idle)
+        with self._cond:
+            return len(self._free)
 
-    def acquire(self) -> Decoder:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._factory()
+    @property
+    def count(self) -> int:
+        with self._cond:
+            return self._count
 
-    def release(self, decoder: Decoder) -> None:
-        with self._lock:
-            if len(self._idle) < self._max_idle:
-                self._idle.append(decoder)
-                return
-        logger.debug("decoder pool full (%d idle); dropping a decoder", self._max_idle)
+    def prefill(self, decoders: list[Decoder]) -> None:
+        with self._cond:
+            self._free.extend(decoders)
+            self._count += len(decoders)
+
+    def checkout(self, owner: object, *, wait: bool) -> _Grant | None:
+        """A decoder for ``owner``'s next call, marked busy; None if none can be had without waiting.
+
+        Order: the owner's own lease, a free decoder, a new one (below the bound), one taken from
+        a stale sentence (see :meth:`_victim`; any sentence not inside a call when ``wait``); then,
+        when ``wait``, the first one whose call ends.
+        """
+        with self._cond:
+            while True:
+                grant = self._grant_now(owner, wait=wait)
+                if grant is not None:
+                    self._waiting.pop(owner, None)
+                    return grant
+                if self._count < self._max_decoders:
+                    self._count += 1
+                    return self._create_for(owner)
+                if not wait:
+                    self._waiting.setdefault(owner, self._clock())
+                    return None
+                # Every decoder is inside a call: calls end, and each end notifies.
+                self._cond.wait(timeout=1.0)
+
+    def _grant_now(self, owner: object, *, wait: bool) -> _Grant | None:
+        lease = self._leases.get(owner)
+        if lease is not None:
+            lease.busy = True
+            return _Grant(lease.decoder, new=False, dirty=False)
+        if self._free:
+            self._leases[owner] = _Lease(self._free.pop(), busy=True)
+            return _Grant(self._leases[owner].decoder, new=True, dirty=False)
+        if self._count < self._max_decoders:
+            return None  # the caller creates one
+        victim = self._victim(owner, any_idle=wait)
+        if victim is None:
+            return None
+        stolen = self._leases.pop(victim)
+        logger.debug("lending an idle sentence's decoder to another sentence (%d decoders)", self._count)
+        self._leases[owner] = _Lease(stolen.decoder, busy=True)
+        return _Grant(stolen.decoder, new=True, dirty=True)
+
+    def _victim(self, requester: object, *, any_idle: bool) -> object | None:
+        """The least recently used sentence ``requester`` may take a decoder from, if any.
+
+        Stale means: not fed at all since ``requester`` was first refused a decoder, and that was
+        ``steal_after_s`` ago.  Under overload every active sentence is fed again within a round
+        of the scheduler, so active sentences never take decoders from each other (which would
+        re-decode everything, over and over); an abandoned sentence loses its decoder.
+        """
+        now = self._clock()
+        since = self._waiting.get(requester, now)
+        if not any_idle and now - since < self._steal_after:
+            return None
+        for owner, lease in self._leases.items():  # least recently used first
+            if not lease.busy and (any_idle or lease.last_used <= since):
+                return owner
+        return None
+
+    def _create_for(self, owner: object) -> _Grant:
+        """Build a decoder outside the lock for ``owner``; its slot is already counted."""
+        self._cond.release()
+        try:
+            decoder = self._factory()
+        except BaseException:
+            self._cond.acquire()
+            self._count -= 1
+            self._cond.notify_all()
+            raise
+        self._cond.acquire()
+        self._leases[owner] = _Lease(decoder, busy=True)
+        return _Grant(decoder, new=True, dirty=False)
+
+    def checkin(self, owner: object) -> None:
+        """``owner``'s call ended normally; it keeps the decoder until it is ended or taken."""
+        with self._cond:
+            lease = self._leases.get(owner)
+            if lease is not None:
+                lease.busy = False
+                lease.last_used = self._clock()
+                self._leases.move_to_end(owner)
+            self._cond.notify_all()
+
+    def detach(self, owner: object) -> Decoder | None:
+        """Take ``owner``'s decoder back from it (None if it holds none); pass it to :meth:`put`."""
+        with self._cond:
+            self._waiting.pop(owner, None)
+            lease = self._leases.pop(owner, None)
+            return None if lease is None else lease.decoder
+
+    def put(self, decoder: Decoder | None, *, healthy: bool) -> None:
+        """Return a detached decoder: reused if ``healthy`` (not started), else discarded."""
+        dropped: list[Decoder] = []
+        with self._cond:
+            if decoder is not None:
+                if healthy:
+                    self._free.append(decoder)
+                else:
+                    self._count -= 1
+            if not self._leases and len(self._free) > self._max_idle:
+                # No sentence is open: free what a burst left behind.
+                dropped = self._free[self._max_idle :]
+                del self._free[self._max_idle :]
+                self._count -= len(dropped)
+            self._cond.notify_all()
+        if dropped:
+            logger.debug("freeing %d idle pocketsphinx decoders", len(dropped))
+            dropped.clear()  # the last references: the decoders are freed here
+            trim_heap()
 
 
 class PocketsphinxUtterance:
-    """One sentence on a pooled decoder; see :class:`.base.Utterance`."""
+    """One sentence; decodes on a pooled decoder when it can get one.  See :class:`.base.Utterance`.
 
-    def __init__(self, decoder: Decoder, release: Callable[[Decoder], None], *, second_pass: bool) -> None:
-        self._decoder: Decoder | None = decoder
-        self._release = release
+    It keeps the sentence's PCM, so it can lose its decoder between calls (to another sentence)
+    and re-decode from the start on another one; ``end()`` always gets a decoder.
+    """
+
+    def __init__(self, pool: _DecoderPool, decode_lock: threading.Lock, *, second_pass: bool) -> None:
+        self._pool = pool
+        self._lock = decode_lock
+        self._second_pass = second_pass
         self._carry = b""  # an odd trailing byte, completed by the next feed
-        self._audio: bytearray | None = bytearray() if second_pass else None
+        self._pcm = bytearray()  # every whole sample of the sentence
+        self._fed = 0  # bytes of _pcm the held decoder has processed
+        self._text = ""
         self._ended = False
-        self._healthy = True
-        # A fresh front end (noise estimate, cepstral mean and its
-        # accumulators) per utterance: a pooled decoder would otherwise carry
-        # the previous task's channel into this one, and the same audio could
-        # decode differently depending on which decoder the pool handed out.
-        decoder.reinit_feat()
-        decoder.start_utt()
+        self._closed = False
+        # Take a decoder now when one is at hand, so a lone sentence decodes as it arrives.
+        self._decode(self._pool.checkout(self, wait=False))
 
     def feed(self, pcm16k: bytes) -> str:
-        decoder = self._active("feed")
+        self._check("feed")
         data = self._carry + pcm16k
         whole = len(data) & ~1
         self._carry = data[whole:]
+        self._pcm += data[:whole]
         if whole:
-            if self._audio is not None:
-                self._audio += data[:whole]
-            self._healthy = False  # until process_raw returns normally
-            decoder.process_raw(data[:whole], False, False)
-            self._healthy = True
-        return _hyp_text(decoder)
+            # No decoder free: keep the audio, report the last partial; it is decoded later.
+            self._decode(self._pool.checkout(self, wait=False))
+        return self._text
 
     def end(self) -> tuple[str, list[tuple[str, int, int]]]:
-        decoder = self._active("end")
+        self._check("end")
         self._ended = True
-        self._healthy = False
-        decoder.end_utt()
-        if self._audio:
-            _decode_with_own_mean(decoder, bytes(self._audio))
-        words = _segment_words(decoder)
-        self._healthy = True
+        grant = self._pool.checkout(self, wait=True)
+        assert grant is not None
+        try:
+            with self._lock:
+                self._catch_up(grant)
+                grant.decoder.end_utt()
+                if self._second_pass and self._pcm:
+                    _decode_with_own_mean(grant.decoder, bytes(self._pcm))
+                words = _segment_words(grant.decoder)
+        except BaseException:
+            self._pool.put(self._pool.detach(self), healthy=False)
+            raise
+        self._pool.put(self._pool.detach(self), healthy=True)  # ended: clean for the next sentence
+        self._pcm = bytearray()
         return " ".join(word for word, _, _ in words), words
 
     def close(self) -> None:
-        decoder, self._decoder = self._decoder, None
+        if self._closed:
+            return
+        self._closed = True
+        self._pcm = bytearray()
+        decoder = self._pool.detach(self)
         if decoder is None:
             return
-        if self._healthy and not self._ended:
-            try:
-                decoder.end_utt()
-            except RuntimeError:
-                self._healthy = False
-        if self._healthy:
-            self._release(decoder)
-        else:
+        healthy = True
+        try:
+            with self._lock:
+                decoder.end_utt()  # abandoned mid-sentence: stop its utterance before reuse
+        except RuntimeError:
+            healthy = False
             logger.warning("discarding a pocketsphinx decoder left in an unknown state")
+        self._pool.put(decoder, healthy=healthy)
 
-    def _active(self, action: str) -> Decoder:
-        if self._decoder is None:
+    def _decode(self, grant: _Grant | None) -> None:
+        if grant is None:
+            return
+        try:
+            with self._lock:
+                self._catch_up(grant)
+                self._text = _hyp_text(grant.decoder)
+        except BaseException:
+            logger.warning("discarding a pocketsphinx decoder that failed mid-call")
+            self._pool.put(self._pool.detach(self), healthy=False)
+            raise
+        self._pool.checkin(self)
+
+    def _catch_up(self, grant: _Grant) -> None:
+        """Bring the granted decoder up to all of the kept PCM."""
+        decoder = grant.decoder
+        if grant.new:
+            if grant.dirty:
+                decoder.end_utt()  # another sentence's utterance, abandoned
+            # A fresh front end (noise estimate, cepstral mean and its accumulators) per
+            # utterance: a pooled decoder would otherwise carry the previous sentence's channel
+            # into this one, and the same audio could decode differently depending on which
+            # decoder the pool handed out.
+            decoder.reinit_feat()
+            decoder.start_utt()
+            self._fed = 0
+        if len(self._pcm) > self._fed:
+            decoder.process_raw(bytes(self._pcm[self._fed :]), False, False)
+            self._fed = len(self._pcm)
+
+    def _check(self, action: str) -> None:
+        if self._closed:
             raise RuntimeError(f"cannot {action}(): utterance is closed")
         if self._ended:
             raise RuntimeError(f"cannot {action}(): utterance has ended")
-        return self._decoder
 
 
 def _decode_with_own_mean(decoder: Decoder, pcm: bytes) -> None:
@@ -185,7 +406,7 @@ def _segment_words(decoder: Decoder) -> list[tuple[str, int, int]]:
 
 
 class PocketsphinxEngine:
-    """PocketSphinx en-us recogniser with a pool of reusable decoders.
+    """PocketSphinx en-us recogniser with a bounded pool of decoders.
 
     ``grammar``: JSGF path or text (see :func:`load_grammar`); None for the
     general LM.  ``second_pass``: decode each final again with the
@@ -198,9 +419,13 @@ class PocketsphinxEngine:
     first pass on 8 kHz audio) logs an ERROR line per sentence.
     ``preload`` decoders are built now, so configuration errors (bad grammar,
     word missing from the dictionary) raise ``ValueError`` here rather than
-    in the first task, and the first task starts warm.  ``max_idle`` bounds
-    how many idle decoders are kept.  The pool does not bound concurrent
-    decoders: the server limits concurrent tasks.
+    in the first task, and the first task starts warm.
+
+    Bounds (module docstring): at most ``max_decoders`` decoders exist at once, shared by all
+    open sentences; once no sentence is open, at most ``max_idle`` are kept.  Decoder memory is
+    therefore at most ``34 MB + max_decoders x 75 MB`` with the LM (~600 MB by default) and drops
+    to ``34 MB + max_idle x 61 MB`` when idle.  ``steal_after_s``: how long a sentence may go
+    unfed, while another sentence waits, before that one may take its decoder.
     """
 
     name: str = "pocketsphinx"
@@ -211,21 +436,32 @@ class PocketsphinxEngine:
         grammar: str | Path | None = None,
         *,
         second_pass: bool | None = None,
-        max_idle: int = 4,
+        max_decoders: int = DEFAULT_MAX_DECODERS,
+        max_idle: int = DEFAULT_MAX_IDLE,
         preload: int = 1,
+        steal_after_s: float = DEFAULT_STEAL_AFTER_S,
         loglevel: str = "FATAL",
     ) -> None:
-        if max_idle < 0 or preload < 0:
-            raise ValueError("max_idle and preload must be >= 0")
+        if max_decoders < 1 or max_idle < 0 or preload < 0 or steal_after_s < 0:
+            raise ValueError("max_decoders must be >= 1; max_idle, preload and steal_after_s >= 0")
+        if preload > max_decoders:
+            raise ValueError("preload cannot exceed max_decoders")
         import pocketsphinx  # lazy: optional dependency
 
         self._module: Any = pocketsphinx
         self._jsgf = load_grammar(grammar)
         self._second_pass = self._jsgf is not None if second_pass is None else second_pass
         self._loglevel = loglevel
-        self._pool = _DecoderPool(self._new_decoder, max_idle)
-        for decoder in [self._new_decoder() for _ in range(preload)]:
-            self._pool.release(decoder)
+        self._lm: Any = None  # the general LM, loaded with the first decoder and shared
+        self._lm_lock = threading.Lock()
+        # pocketsphinx does not document a shared NGramModel as safe to use from two threads at
+        # once.  process_raw holds the GIL anyway, so serialising decoder calls costs nothing.
+        self._decode_lock = threading.Lock()
+        self._max_decoders = max_decoders
+        self._pool = _DecoderPool(
+            self._new_decoder, max_decoders=max_decoders, max_idle=max_idle, steal_after_s=steal_after_s
+        )
+        self._pool.prefill([self._new_decoder() for _ in range(preload)])
 
     @property
     def grammar(self) -> str | None:
@@ -237,19 +473,26 @@ class PocketsphinxEngine:
 
     @property
     def idle_decoders(self) -> int:
+        """Decoders alive and lent to no sentence."""
         return self._pool.idle
 
+    @property
+    def decoders(self) -> int:
+        """Decoders alive (idle or lent), never more than :attr:`max_decoders`."""
+        return self._pool.count
+
+    @property
+    def max_decoders(self) -> int:
+        return self._max_decoders
+
     def new_utterance(self) -> PocketsphinxUtterance:
-        decoder = self._pool.acquire()
-        try:
-            return PocketsphinxUtterance(decoder, self._pool.release, second_pass=self._second_pass)
-        except RuntimeError:
-            logger.warning("discarding a pocketsphinx decoder that failed to start an utterance")
-            raise
+        return PocketsphinxUtterance(self._pool, self._decode_lock, second_pass=self._second_pass)
 
     def _new_decoder(self) -> Decoder:
         if self._jsgf is None:
-            decoder = self._module.Decoder(loglevel=self._loglevel)
+            decoder = self._module.Decoder(lm=None, loglevel=self._loglevel)
+            decoder.add_lm(_LM_SEARCH, self._shared_lm(decoder))
+            decoder.activate_search(_LM_SEARCH)
         else:
             decoder = self._module.Decoder(lm=None, loglevel=self._loglevel)
             try:
@@ -262,3 +505,11 @@ class PocketsphinxEngine:
             decoder.activate_search(_GRAMMAR_SEARCH)
         logger.debug("created a pocketsphinx decoder (grammar=%s)", self._jsgf is not None)
         return decoder
+
+    def _shared_lm(self, decoder: Decoder) -> Any:
+        """The wheel's en-us LM, read once (~34 MB) and shared by every decoder of this engine."""
+        with self._lm_lock:
+            if self._lm is None:
+                path = self._module.get_model_path(_LM_FILE)
+                self._lm = self._module.NGramModel(decoder.config, decoder.logmath, path)
+            return self._lm

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import funasr_realtime.compat as dashscope
+from funasr_realtime import FunAsrError
 from funasr_realtime.compat import *  # noqa: F403 - the SDK's own style: Recognition, RecognitionCallback, ...
 
 SPEECH = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "speech" / "s1_16k.wav"
@@ -74,4 +75,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (OSError, FunAsrError) as exc:  # no key, an unreadable file...: one line, not a traceback
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else exc
+        print(f"compat_stream_file.py: error: {reason}", file=sys.stderr)
+        sys.exit(1)

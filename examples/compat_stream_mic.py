@@ -18,6 +18,7 @@ import os
 import sys
 
 import funasr_realtime.compat as dashscope
+from funasr_realtime import FunAsrError
 from funasr_realtime.cli.microphone import MicrophoneUnavailable, open_microphone
 from funasr_realtime.compat import *  # noqa: F403 - the SDK's own style: Recognition, RecognitionCallback, ...
 
@@ -69,4 +70,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (OSError, FunAsrError) as exc:  # no key, an unreadable file...: one line, not a traceback
+        reason = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else exc
+        print(f"compat_stream_mic.py: error: {reason}", file=sys.stderr)
+        sys.exit(1)

@@ -8,7 +8,8 @@ the default ``endpointing="framework"`` instead (see adapters/livekit/README.md)
     export DASHSCOPE_API_KEY=sk-...            # or FUNASR_URL=ws://127.0.0.1:PORT/api-ws/v1/inference
     python examples/livekit_agent.py dev       # then join the room from the LiveKit playground
 
-Without a LiveKit server configured it says what to set and exits.
+Without a LiveKit server configured it says what to set and exits; without the plugin
+installed it says how to install it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import logging
 import os
 import sys
 
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, UserInputTranscribedEvent, cli, stt
-from livekit.plugins import funasr_realtime
+try:
+    from livekit.agents import Agent, AgentServer, AgentSession, JobContext, UserInputTranscribedEvent, cli, stt
+    from livekit.plugins import funasr_realtime
+except ImportError as exc:
+    sys.exit(f"livekit_agent.py: error: {exc}; from a checkout: pip install -e . -e adapters/livekit")
 
 logger = logging.getLogger("funasr-agent")
 server = AgentServer()

@@ -16,11 +16,24 @@ from typing import Any
 
 from ..client import Client, RecognitionStream, SentenceEvent
 from ..protocol import FunAsrError, RecognitionParams
-from ._common import add_client_options, default_sample_rate, make_client
+from ._common import add_client_options, default_sample_rate, is_quiet, make_client, quiet_library, verbosity
 from .display import QuietView, make_view
-from .microphone import Microphone, MicrophoneUnavailable, open_microphone
+from .microphone import MIC_FILE_ENV, Microphone, MicrophoneUnavailable, open_microphone
 
 __all__ = ["add_parser", "run"]
+
+
+_EPILOG = f"""\
+audio input:
+  needs sounddevice (pip install sounddevice, or "funasr-realtime[mic]") and the PortAudio
+  library it loads (Debian/Ubuntu: sudo apt-get install libportaudio2; macOS: brew install
+  portaudio), or PyAudio. Without an input it says which of these is missing.
+
+environment:
+  {MIC_FILE_ENV}=FILE.wav
+      stream this 16-bit mono WAV (at the task's rate, 16 kHz by default) in real time, as
+      if spoken into a microphone, then stop: for machines without one, and for tests.
+"""
 
 
 def add_parser(commands: Any) -> None:
@@ -28,36 +41,45 @@ def add_parser(commands: Any) -> None:
         "mic",
         help="transcribe the microphone live (Ctrl+C to stop)",
         description="Stream the default microphone to Fun-ASR (or a local server) and print sentences as they end.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_client_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    rate = args.sample_rate or default_sample_rate(args.model)
-    hints = (args.language,) if args.language else None
-    params = RecognitionParams(model=args.model, format="pcm", sample_rate=rate, language_hints=hints)
-    client = make_client(args)
-    try:
-        microphone = open_microphone(rate)
-    except MicrophoneUnavailable as exc:
-        print(f"funasr-realtime: error: {exc}", file=sys.stderr)
-        return 1
-    view = make_view(sys.stderr.isatty())
-    try:
-        with microphone:
-            asyncio.run(listen(client, params, microphone, view))
-    finally:
-        view.close()
+    with quiet_library(verbosity(args)):
+        rate = args.sample_rate or default_sample_rate(args.model)
+        hints = (args.language,) if args.language else None
+        params = RecognitionParams(model=args.model, format="pcm", sample_rate=rate, language_hints=hints)
+        client = make_client(args)
+        try:
+            microphone = open_microphone(rate)
+        except MicrophoneUnavailable as exc:
+            print(f"funasr-realtime: error: {exc}", file=sys.stderr)
+            return 1
+        view = QuietView() if is_quiet(args) else make_view(sys.stderr.isatty())
+        try:
+            with microphone:
+                asyncio.run(listen(client, params, microphone, view, announce=not is_quiet(args)))
+        finally:
+            view.close()
     return 0
 
 
-async def listen(client: Client, params: RecognitionParams, microphone: Microphone, view: QuietView) -> None:
-    """Stream until Ctrl+C (or the end of a stand-in file), then finish and print the last sentence."""
+async def listen(
+    client: Client, params: RecognitionParams, microphone: Microphone, view: QuietView, *, announce: bool = True
+) -> None:
+    """Stream until Ctrl+C (or the end of a stand-in file), then finish and print the last sentence.
+
+    ``announce`` says on stderr which input is listened to (``--quiet`` turns it off).
+    """
     stop = _stop_on_interrupt()
     stream = client.stream(params)
     await stream.connect()
-    print(f"listening on {microphone.name} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+    if announce:
+        print(f"listening on {microphone.name} (Ctrl+C to stop)", file=sys.stderr, flush=True)
     view.begin(microphone.name, None)
     reader = asyncio.create_task(_print_finals(stream, view))
     try:

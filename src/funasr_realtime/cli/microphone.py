@@ -3,8 +3,9 @@
 ``open_microphone(sample_rate)`` returns a :class:`Microphone` whose ``read()`` blocks for one
 frame (100 ms by default) of s16le mono PCM and returns it; ``b""`` means the input ended
 (only the stand-in ends). It raises :class:`MicrophoneUnavailable` with a message saying
-what is missing and how to fix it. Neither audio library is a dependency: install one with
-``pip install sounddevice`` (needs the PortAudio library) or ``pip install pyaudio``.
+what is missing and how to fix it: the Python package (``pip install sounddevice``), the
+PortAudio system library it loads (``apt-get install libportaudio2`` or the platform's
+equivalent) or an input device. Neither audio library is a dependency.
 
 Stand-in device: when ``$FUNASR_REALTIME_MIC_FILE`` names a 16-bit mono WAV at the requested
 rate, it is played in real time as if spoken into a microphone, then the input ends. CI uses
@@ -16,6 +17,7 @@ from __future__ import annotations
 import abc
 import importlib
 import os
+import sys
 import time
 import wave
 from types import TracebackType
@@ -27,7 +29,26 @@ MIC_FILE_ENV = "FUNASR_REALTIME_MIC_FILE"
 
 
 class MicrophoneUnavailable(RuntimeError):
-    """No usable audio input: the message says why and what to install or set."""
+    """No usable audio input: the message says why and what to install or set.
+
+    ``fix`` is what would make this input work (an install line, a device to connect), or
+    None when the reason says it all.
+    """
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        super().__init__(reason)
+        self.fix = fix
+
+
+def portaudio_hint(platform: str = sys.platform) -> str:
+    """How to install PortAudio, the C library sounddevice (and PyAudio) load, on ``platform``."""
+    if platform.startswith("linux"):
+        return "install the PortAudio library: sudo apt-get install libportaudio2 (dnf install portaudio on Fedora)"
+    if platform == "darwin":
+        return "install the PortAudio library: brew install portaudio"
+    if platform.startswith("win"):
+        return "reinstall sounddevice, whose Windows wheel bundles PortAudio: pip install --force-reinstall sounddevice"
+    return "install the PortAudio library (the portaudio package of your system)"
 
 
 class Microphone(abc.ABC):
@@ -58,16 +79,23 @@ def open_microphone(sample_rate: int = 16000, frame_ms: int = 100) -> Microphone
     path = os.environ.get(MIC_FILE_ENV)
     if path:
         return FileMicrophone(path, sample_rate, frames)
-    reasons = []
+    failures: list[MicrophoneUnavailable] = []
     for opener in (_open_sounddevice, _open_pyaudio):
         try:
             return opener(sample_rate, frames)
         except MicrophoneUnavailable as exc:
-            reasons.append(str(exc))
-    raise MicrophoneUnavailable(
-        "no microphone available: "
-        + "; ".join(reasons)
-        + f". Install one (pip install sounddevice) or set {MIC_FILE_ENV}=speech.wav to stream a file instead"
+            failures.append(exc)
+    raise MicrophoneUnavailable(_explain(failures))
+
+
+def _explain(failures: list[MicrophoneUnavailable]) -> str:
+    """Why no library opened an input, and the one fix that matches: when a library is
+    installed, what it lacks (PortAudio, a device); only when none is, which to install."""
+    reasons = "; ".join(str(f) for f in failures)
+    fixes = [f.fix for f in failures if f.fix is not None]
+    fix = fixes[0] if fixes else "install an audio library: pip install sounddevice"
+    return (
+        f"no microphone available: {reasons}. To fix, {fix}; or set {MIC_FILE_ENV}=speech.wav to stream a file instead"
     )
 
 
@@ -136,10 +164,13 @@ class _PyAudioMicrophone(Microphone):
 def _import(module: str) -> Any:
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
+    except ImportError as exc:  # no fix: installing it is the generic advice, given only if nothing else applies
         raise MicrophoneUnavailable(f"{module} is not installed") from exc
-    except OSError as exc:  # sounddevice without the PortAudio shared library
-        raise MicrophoneUnavailable(f"{module} cannot load: {exc}") from exc
+    except OSError as exc:  # sounddevice installed, the PortAudio shared library it loads missing
+        raise MicrophoneUnavailable(f"{module} cannot load: {exc}", fix=portaudio_hint()) from exc
+
+
+_DEVICE_HINT = "connect a microphone (or enable one in the system's sound settings)"
 
 
 def _open_sounddevice(sample_rate: int, frames: int) -> Microphone:
@@ -149,7 +180,7 @@ def _open_sounddevice(sample_rate: int, frames: int) -> Microphone:
         stream = sd.RawInputStream(samplerate=sample_rate, channels=1, dtype="int16", blocksize=frames)
         stream.start()
     except (sd.PortAudioError, ValueError) as exc:
-        raise MicrophoneUnavailable(f"sounddevice found no input device ({exc})") from exc
+        raise MicrophoneUnavailable(f"sounddevice found no input device ({exc})", fix=_DEVICE_HINT) from exc
     return _SoundDeviceMicrophone(stream, frames, f"sounddevice: {device['name']}")
 
 
@@ -161,5 +192,5 @@ def _open_pyaudio(sample_rate: int, frames: int) -> Microphone:
         stream = audio.open(format=pyaudio.paInt16, channels=1, rate=sample_rate, input=True, frames_per_buffer=frames)
     except OSError as exc:
         audio.terminate()
-        raise MicrophoneUnavailable(f"pyaudio found no input device ({exc})") from exc
+        raise MicrophoneUnavailable(f"pyaudio found no input device ({exc})", fix=_DEVICE_HINT) from exc
     return _PyAudioMicrophone(audio, stream, frames, f"pyaudio: {device['name']}")

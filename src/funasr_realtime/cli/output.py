@@ -1,20 +1,29 @@
 """Transcript writers: plain text, JSON, SubRip (srt) and WebVTT (vtt).
 
-Cue times come from the final sentences' ``begin_time`` / ``end_time`` (milliseconds from
-the start of the file). Every writer takes one :class:`Transcript` and returns the
-document's text, ending with a newline.
+Every writer takes one :class:`Transcript` and returns the document's text, ending with a
+newline. :func:`json_line` is the one-line JSON document of a file, for JSON Lines output
+when several files go to one stream.
+
+Subtitle cues follow the usual limits (:class:`SubtitleLimits`: about 42 characters a line,
+2 lines a cue, at most 7 s a cue) and never span two sentences. A sentence is cut between
+words, on the words' own times (milliseconds from the start of the file); a sentence
+without word times (or whose words do not cover its text) is cut between words of its
+text, with times shared out over the sentence's span in proportion to the characters.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..protocol import Sentence
 
-__all__ = ["FORMATS", "Transcript", "render"]
+__all__ = ["FORMATS", "Cue", "SubtitleLimits", "Transcript", "cues", "json_line", "render"]
 
 
 @dataclass(slots=True)
@@ -32,12 +41,45 @@ class Transcript:
         return " ".join(s.text for s in self.sentences if s.text)
 
 
-def _txt(transcript: Transcript) -> str:
+@dataclass(frozen=True, slots=True)
+class SubtitleLimits:
+    """How big a subtitle cue may get. A single word longer than a line is kept whole."""
+
+    line_chars: int = 42
+    lines: int = 2
+    cue_ms: int = 7000
+
+    def __post_init__(self) -> None:
+        if self.line_chars < 1 or self.lines < 1 or self.cue_ms < 1:
+            raise ValueError("subtitle limits must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One subtitle: its span (file milliseconds) and its lines."""
+
+    begin: int
+    end: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    """A word located in its sentence's text: ``text[start:stop]`` is the word, the punctuation
+    after it and the spaces before the next word."""
+
+    start: int
+    stop: int
+    begin: int
+    end: int
+
+
+def _txt(transcript: Transcript, limits: SubtitleLimits) -> str:
     return "".join(f"{s.text}\n" for s in transcript.sentences if s.text)
 
 
-def _json(transcript: Transcript) -> str:
-    document = {
+def _document(transcript: Transcript) -> dict[str, Any]:
+    return {
         "file": str(transcript.path),
         "text": transcript.text,
         "duration_ms": transcript.duration_ms,
@@ -45,7 +87,110 @@ def _json(transcript: Transcript) -> str:
         "task_ids": transcript.task_ids,
         "sentences": [s.to_wire() for s in transcript.sentences],
     }
-    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _json(transcript: Transcript, limits: SubtitleLimits) -> str:
+    return json.dumps(_document(transcript), ensure_ascii=False, indent=2) + "\n"
+
+
+def json_line(transcript: Transcript) -> str:
+    """The JSON document of one file on one line (a JSON Lines record), newline included."""
+    return json.dumps(_document(transcript), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+# --------------------------------------------------------------------------- subtitle cues
+
+# CJK characters are words of their own: such text has no spaces to cut at.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_TEXT_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
+def cues(transcript: Transcript, limits: SubtitleLimits | None = None) -> list[Cue]:
+    """The transcript's subtitle cues, in order, each within ``limits``."""
+    limits = limits or SubtitleLimits()
+    return [cue for sentence in transcript.sentences if sentence.text for cue in _sentence_cues(sentence, limits)]
+
+
+def _sentence_cues(sentence: Sentence, limits: SubtitleLimits) -> list[Cue]:
+    text = sentence.text
+    tokens = _word_tokens(sentence) or _text_tokens(sentence)
+    if not tokens:
+        return []
+    groups: list[list[_Token]] = [[]]
+    for token in tokens:
+        if groups[-1] and not _fits(text, [*groups[-1], token], limits):
+            groups.append([])
+        groups[-1].append(token)
+    return [Cue(group[0].begin, max(group[0].begin, group[-1].end), _wrap(text, group, limits)) for group in groups]
+
+
+def _word_tokens(sentence: Sentence) -> list[_Token]:
+    """The sentence's words located in its text; [] when there are none or they miss some of it
+    (a word not found, or letters between words that no word accounts for)."""
+    text = sentence.text
+    found: list[tuple[int, int, int, int]] = []
+    cursor = 0
+    for word in sentence.words:
+        needle = word.text.strip()
+        if not needle:
+            continue
+        start = text.find(needle, cursor)
+        if start < 0 or any(c.isalnum() for c in text[cursor:start]):
+            return []
+        found.append((start, start + len(needle), word.begin_time, word.end_time))
+        cursor = start + len(needle)
+    if not found or any(c.isalnum() for c in text[cursor:]):
+        return []
+    stops = [start for start, *_ in found[1:]] + [len(text)]
+    return [_Token(start, stop, begin, end) for (start, _, begin, end), stop in zip(found, stops, strict=True)]
+
+
+def _text_tokens(sentence: Sentence) -> list[_Token]:
+    """The words of the text, timed in proportion to their place in it (no word times known)."""
+    text = sentence.text
+    begin = sentence.begin_time
+    end = sentence.end_time if sentence.end_time is not None else begin
+    matches = list(_TEXT_WORD.finditer(text))
+
+    def at(offset: int) -> int:
+        return begin + (end - begin) * offset // max(1, len(text))
+
+    stops = [m.start() for m in matches[1:]] + [len(text)]
+    return [_Token(m.start(), stop, at(m.start()), at(m.end())) for m, stop in zip(matches, stops, strict=True)]
+
+
+def _fits(text: str, group: Sequence[_Token], limits: SubtitleLimits) -> bool:
+    lines = _greedy_lines(text, group, limits.line_chars)
+    return len(lines) <= limits.lines and group[-1].end - group[0].begin <= limits.cue_ms
+
+
+def _span(text: str, first: _Token, last: _Token) -> str:
+    return text[first.start : last.stop].strip()
+
+
+def _greedy_lines(text: str, group: Sequence[_Token], width: int) -> list[tuple[int, int]]:
+    """Token index ranges ``[i, j)`` of lines filled word by word up to ``width`` characters."""
+    lines: list[tuple[int, int]] = []
+    first = 0
+    for index in range(1, len(group) + 1):
+        if index == len(group) or len(_span(text, group[first], group[index])) > width:
+            lines.append((first, index))
+            first = index
+    return lines
+
+
+def _wrap(text: str, group: Sequence[_Token], limits: SubtitleLimits) -> tuple[str, ...]:
+    """The cue's lines, as even in length as the line count allows (readers prefer that to a
+    full first line and a stub)."""
+    lines = _greedy_lines(text, group, limits.line_chars)
+    if len(lines) > 1:
+        total = len(_span(text, group[0], group[-1]))
+        for width in range(math.ceil(total / len(lines)), limits.line_chars):
+            even = _greedy_lines(text, group, width)
+            if len(even) <= len(lines):
+                lines = even
+                break
+    return tuple(_span(text, group[i], group[j - 1]) for i, j in lines)
 
 
 def _timestamp(ms: int, separator: str) -> str:
@@ -55,31 +200,33 @@ def _timestamp(ms: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
 
 
-def _cues(transcript: Transcript, separator: str) -> list[str]:
-    cues = []
-    for sentence in transcript.sentences:
-        if not sentence.text:
-            continue
-        end = sentence.end_time if sentence.end_time is not None else sentence.begin_time
-        span = f"{_timestamp(sentence.begin_time, separator)} --> {_timestamp(end, separator)}"
-        cues.append(f"{span}\n{sentence.text}\n")
-    return cues
+def _cue_texts(transcript: Transcript, separator: str, limits: SubtitleLimits) -> list[str]:
+    return [
+        f"{_timestamp(cue.begin, separator)} --> {_timestamp(cue.end, separator)}\n"
+        + "".join(f"{line}\n" for line in cue.lines)
+        for cue in cues(transcript, limits)
+    ]
 
 
-def _srt(transcript: Transcript) -> str:
-    return "\n".join(f"{n}\n{cue}" for n, cue in enumerate(_cues(transcript, ","), start=1))
+def _srt(transcript: Transcript, limits: SubtitleLimits) -> str:
+    return "\n".join(f"{n}\n{cue}" for n, cue in enumerate(_cue_texts(transcript, ",", limits), start=1))
 
 
-def _vtt(transcript: Transcript) -> str:
-    return "\n".join(["WEBVTT\n", *_cues(transcript, ".")])
+def _vtt(transcript: Transcript, limits: SubtitleLimits) -> str:
+    return "\n".join(["WEBVTT\n", *_cue_texts(transcript, ".", limits)])
 
 
-_WRITERS: dict[str, Callable[[Transcript], str]] = {"txt": _txt, "json": _json, "srt": _srt, "vtt": _vtt}
+_WRITERS: dict[str, Callable[[Transcript, SubtitleLimits], str]] = {
+    "txt": _txt,
+    "json": _json,
+    "srt": _srt,
+    "vtt": _vtt,
+}
 
 #: The ``--output`` choices.
 FORMATS: tuple[str, ...] = tuple(_WRITERS)
 
 
-def render(format: str, transcript: Transcript) -> str:
-    """The transcript as a ``format`` document (one of :data:`FORMATS`)."""
-    return _WRITERS[format](transcript)
+def render(format: str, transcript: Transcript, limits: SubtitleLimits | None = None) -> str:
+    """The transcript as a ``format`` document (one of :data:`FORMATS`); ``limits`` shape srt and vtt cues."""
+    return _WRITERS[format](transcript, limits or SubtitleLimits())

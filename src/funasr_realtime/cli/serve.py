@@ -1,16 +1,25 @@
-"""``funasr-realtime serve``: run the local server until SIGINT or SIGTERM."""
+"""``funasr-realtime serve``: run the local server until SIGINT or SIGTERM.
+
+It prints ``listening on URL`` on stdout once it accepts connections. A server that cannot
+start (a grammar the engine refuses, a port in use) is one error line and exit code 1.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import os
+import re
 import signal
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
+from ..protocol import ConfigurationError
 from ..server import LocalServer, ServerConfig
 from ..server.engines import ENGINE_NAMES
 
@@ -25,7 +34,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
     parser.add_argument("--api-key", help="require this key as 'Authorization: Bearer KEY' (needed off loopback)")
     parser.add_argument("--engine", default="pocketsphinx", choices=ENGINE_NAMES, help="recognition engine")
-    parser.add_argument("--grammar", type=Path, help="JSGF grammar restricting recognition (exact, deterministic)")
+    parser.add_argument(
+        "--grammar",
+        type=Path,
+        help="JSGF V1.0 grammar restricting recognition (exact, deterministic); words must be in the en-us dictionary",
+    )
     parser.set_defaults(run=run)
 
 
@@ -47,6 +60,45 @@ async def _serve(config: ServerConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # not on Windows
             loop.add_signal_handler(sig, stop.set)
-    async with LocalServer(config) as server:
+    async with contextlib.AsyncExitStack() as stack:
+        with _engine_refusal(config):
+            server = await stack.enter_async_context(LocalServer(config))
         print(f"listening on {server.url}", flush=True)
         await stop.wait()
+
+
+# The engine's message may advise a Python argument; the CLI has no such flag.
+_PYTHON_ADVICE = re.compile(r"\s*\(pass \w+=[^)]*\)")
+
+
+@contextlib.contextmanager
+def _engine_refusal(config: ServerConfig) -> Iterator[None]:
+    """While the engine loads: its ValueError (a grammar it cannot use) becomes a one-line
+    ConfigurationError, and stdout is muted, because pocketsphinx's JSGF lexer echoes the text
+    it cannot parse there, where a supervisor waits for ``listening on``."""
+    try:
+        with _muted_stdout() if config.grammar is not None else contextlib.nullcontext():
+            yield
+    except ValueError as exc:
+        reason = _PYTHON_ADVICE.sub("", str(exc))
+        where = f"--grammar {config.grammar}: " if config.grammar is not None else ""
+        raise ConfigurationError(f"{where}{reason}") from None
+
+
+@contextlib.contextmanager
+def _muted_stdout() -> Iterator[None]:
+    """File descriptor 1 goes to the null device for the duration (C code writes there directly)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout at all: nothing to protect
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)

@@ -1,4 +1,9 @@
-"""Many sessions at once, misbehaving clients mixed in: well-behaved sessions see no error."""
+"""Many sessions at once, misbehaving and full-speed clients mixed in: well-behaved sessions lose nothing.
+
+The assertions are outcomes ("every word of every well-behaved session, no audio dropped,
+with the default client policy"), never "zero errors" or wall-clock pacing: a reconnect
+under load is allowed, a lost word is not. Time bounds scale with ``FUNASR_TEST_MS``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 from tests.conftest import GRAMMAR, chunks, load_speech
 from tests.server.process import served
+from tests.server.wire import TERMINAL, events_until_end, finals, finish_task, new_task_id, recv_event, start
+from tests.timing import scaled
 from websockets.asyncio.client import connect
 
 import funasr_realtime as fr
@@ -17,6 +25,7 @@ from funasr_realtime.testing import FaultProxy
 
 SESSIONS = 100
 AUDIO_S = 2.0
+HOGS = 20
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +34,28 @@ def synthetic_url() -> Iterator[str]:
         yield url
 
 
-async def well_behaved(url: str, pcm: bytes) -> list[str]:
-    """Stream at real-time pace; return the finals."""
-    client = fr.Client(url=url, resilience=fr.Resilience(max_retries=0, standby=False))
-    finals: list[str] = []
+@dataclass
+class Outcome:
+    """What a well-behaved session saw."""
+
+    finals: list[str] = field(default_factory=list)
+    reconnects: int = 0
+    dropped_ms: int = 0
+
+
+async def well_behaved(url: str, pcm: bytes) -> Outcome:
+    """Stream at real-time pace with the default client policy; return what was delivered."""
+    client = fr.Client(url=url, resilience=fr.Resilience(standby=False))
+    outcome = Outcome()
     async with client.stream() as stream:
 
         async def read() -> None:
             async for event in stream:
                 if isinstance(event, fr.SentenceEvent) and event.is_final:
-                    finals.append(event.sentence.text)
+                    outcome.finals.append(event.sentence.text)
+                elif isinstance(event, fr.Reconnected):
+                    outcome.reconnects += 1
+                    outcome.dropped_ms += event.dropped_ms
 
         reader = asyncio.create_task(read())
         start = time.monotonic()
@@ -43,26 +64,26 @@ async def well_behaved(url: str, pcm: bytes) -> list[str]:
             await stream.send_audio(chunk)
         await stream.finish()
         await reader
-    return finals
+    return outcome
 
 
 async def garbage(url: str) -> None:
     async with connect(url) as ws:
         await ws.send("\x00\x01 not json at all")
-        await asyncio.wait_for(ws.wait_closed(), 5)
+        await asyncio.wait_for(ws.wait_closed(), scaled(5))
 
 
 async def audio_before_run_task(url: str) -> None:
     async with connect(url) as ws:
         await ws.send(b"\x00" * 3200)
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), scaled(5)))
         assert reply["header"]["event"] == "task-failed"
 
 
 async def oversized(url: str) -> None:
     async with connect(url, max_size=None) as ws:
         await ws.send(b"\x00" * (1 << 20))  # beyond the server's 256 kB message limit
-        await asyncio.wait_for(ws.wait_closed(), 5)
+        await asyncio.wait_for(ws.wait_closed(), scaled(5))
         assert ws.close_code == 1009
 
 
@@ -91,7 +112,10 @@ async def half_open(proxy: FaultProxy) -> None:
 
 async def test_hundred_sessions_with_misbehaving_clients(synthetic_url: str) -> None:
     pcm = load_speech("s1").pcm[: int(AUDIO_S * 32000)]
-    async with FaultProxy(synthetic_url) as proxy:
+    alone = await well_behaved(synthetic_url, pcm)
+    assert alone.finals, "the reference session got no final"
+    assert all(text.startswith("[synthetic]") for text in alone.finals)
+    async with asyncio.timeout(scaled(120)), FaultProxy(synthetic_url) as proxy:
         results = await asyncio.gather(
             *(well_behaved(synthetic_url, pcm) for _ in range(SESSIONS)),
             *(garbage(synthetic_url) for _ in range(5)),
@@ -101,10 +125,86 @@ async def test_hundred_sessions_with_misbehaving_clients(synthetic_url: str) -> 
             *(half_open(proxy) for _ in range(1)),
             return_exceptions=True,
         )
-    errors = [r for r in results if isinstance(r, BaseException)]
+    sessions, misbehaving = results[:SESSIONS], results[SESSIONS:]
+    failed = [r for r in sessions if not isinstance(r, Outcome)]
+    assert not failed, failed[:3]
+    # No word lost: every session delivered exactly what the same audio gives alone.
+    assert [r.finals for r in sessions if isinstance(r, Outcome)] == [alone.finals] * SESSIONS
+    assert sum(r.dropped_ms for r in sessions if isinstance(r, Outcome)) == 0
+    # The misbehaving clients were answered as documented (each raises if not).
+    errors = [r for r in misbehaving if isinstance(r, BaseException)]
     assert not errors, errors[:3]
-    finals = results[:SESSIONS]
-    assert all(isinstance(f, list) and f and f[0].startswith("[synthetic]") for f in finals)
+
+
+async def hog(url: str, pcm: bytes, started: asyncio.Event) -> int:
+    """Sends ``pcm`` as fast as the server takes it in one task, reading its results; returns bytes sent."""
+    sent = 0
+    async with connect(url, ping_interval=None) as ws:
+        task_id = new_task_id()
+        await start(ws, task_id)
+
+        async def drain() -> None:
+            while (await recv_event(ws, scaled(120)))["header"]["event"] not in TERMINAL:
+                pass
+
+        reader = asyncio.create_task(drain())
+        try:
+            for frame in chunks(pcm):
+                await ws.send(frame)
+                sent += len(frame)
+                if sent >= len(pcm) // 4:
+                    started.set()
+            await ws.send(finish_task(task_id))
+            await reader  # cancelled by the test once the real-time session is done
+        finally:
+            reader.cancel()
+    return sent
+
+
+async def real_time_session(url: str, pcm: bytes) -> tuple[list[str], float, float]:
+    """One sentence at real-time pace; its finals, the wall time from the first frame to
+    task-finished, and from finish-task to task-finished."""
+    async with connect(url) as ws:
+        task_id = new_task_id()
+        await start(ws, task_id)
+        first = time.monotonic()
+        for n, frame in enumerate(chunks(pcm)):
+            await asyncio.sleep(max(0.0, first + n * 0.1 - time.monotonic()))
+            await ws.send(frame)
+        finishing = time.monotonic()
+        await ws.send(finish_task(task_id))
+        events = await events_until_end(ws, timeout=scaled(30))
+        done = time.monotonic()
+    assert events[-1]["header"]["event"] == "task-finished", events[-1]
+    return [s["text"] for s in finals(events)], done - first, done - finishing
+
+
+async def test_real_time_session_beside_full_speed_clients() -> None:
+    """Fairness: 20 clients stream 20 s each as fast as they can (400 s of audio, far more than
+    the engine recognizes during the test); a real-time session beside them still finishes
+    its sentence within its duration plus a small margin, with the exact transcript.
+    Measured on an idle 2-core machine (grammar engine): 2.49 s of audio took 2.48 s
+    (finish-task to task-finished 0.08 s) beside the hogs; before fair scheduling 3.80 s (1.40 s)."""
+    speech = load_speech("s1")
+    hog_audio = load_speech("long").pcm
+    with served("--grammar", str(GRAMMAR)) as url:
+        started = [asyncio.Event() for _ in range(HOGS)]
+        hogs = [asyncio.create_task(hog(url, hog_audio, event)) for event in started]
+        try:
+            async with asyncio.timeout(scaled(30)):
+                await asyncio.gather(*(event.wait() for event in started))
+            texts, total, finish_latency = await real_time_session(url, speech.pcm)
+            still_streaming = [h for h in hogs if not h.done()]
+        finally:
+            for task in hogs:
+                task.cancel()
+            await asyncio.gather(*hogs, return_exceptions=True)
+    assert texts == list(speech.texts)
+    assert len(still_streaming) == HOGS, "a full-speed client must be slowed down, not dropped"
+    budget = speech.duration_ms / 1000
+    assert total <= budget + scaled(1.0), (
+        f"{total:.2f} s for {budget:.2f} s of audio ({finish_latency:.2f} s to finish)"
+    )
 
 
 async def test_real_engine_sessions_in_parallel() -> None:
@@ -112,4 +212,5 @@ async def test_real_engine_sessions_in_parallel() -> None:
     speeches = [load_speech(name) for name in ("s1", "s2", "s3", "s4")]
     with served("--grammar", str(GRAMMAR)) as url:
         results = await asyncio.gather(*(well_behaved(url, s.pcm) for s in speeches))
-    assert results == [[s.text] for s in speeches]
+    assert [r.finals for r in results] == [[s.text] for s in speeches]
+    assert sum(r.dropped_ms for r in results) == 0

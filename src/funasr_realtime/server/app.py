@@ -2,45 +2,58 @@
 
 :class:`LocalServer` listens on ``ws://HOST:PORT/api-ws/v1/inference`` (trailing slash
 accepted) with the ``websockets`` asyncio server. Each connection is driven by
-:class:`ConnectionHandler` over the sans-I/O :class:`~funasr_realtime.protocol.ServerProtocol`.
-Recognition is CPU-bound, so it runs in a thread pool and never blocks the event loop
-(pings, other sessions and timers stay responsive).
+:class:`~.connection.ConnectionHandler` over the sans-I/O
+:class:`~funasr_realtime.protocol.ServerProtocol`: an eager reader with a bounded backlog and
+a worker that runs recognition on a thread pool shared fairly between connections
+(:mod:`.flow`), so pings, other sessions and timers stay responsive.
 
 It is faithful enough that the official ``dashscope`` SDK works against it with only its
 base URL changed: Bearer auth (HTTP 401 on a bad key), task lifecycle and connection reuse,
 task-failed with the service's codes, heartbeats, usage on finals, the 23 s client timeout.
+
+Malformed handshakes get a 4xx, never a 500 or a traceback: a wrong path 404, a missing,
+repeated or wrong ``Authorization`` 401, a request websockets cannot parse 400 (websockets
+itself would only close the socket), a non-GET 405, over-long headers 431. The API key and
+every ``Authorization`` value are scrubbed from the server's log records at every level,
+including the raw request lines websockets quotes when it cannot parse them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import http
-import logging
 import os
-from collections.abc import Callable
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import InvalidMessage
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
-from .._redact import redacted_logger
-from ..protocol import ContinueTask, FinishTask, RemoteProtocolError, RunTask, ServerProtocol, ServerState
+from .._redact import redacted_logger, register_secret
 from .config import INFERENCE_PATH, ServerConfig
+from .connection import ConnectionHandler
 from .engines import Engine, create_engine
-from .task import TaskRejected, TaskResult, TaskSession
+from .flow import BacklogBudget, FairScheduler
 
 __all__ = ["ConnectionHandler", "LocalServer"]
 
-logger = logging.getLogger(__name__)
+logger = redacted_logger(__name__)
 
 #: websockets logs request headers at DEBUG; clients send their key in one of them.
 _WIRE_LOGGER = redacted_logger("funasr_realtime.server.wire")
 _INFERENCE_PATHS = frozenset({INFERENCE_PATH, INFERENCE_PATH + "/"})
+#: Frames websockets may queue per connection while the reader is paused by backpressure.
+_MAX_QUEUE = 4
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 24\r\nConnection: close\r\n\r\nMalformed HTTP request.\n"
+)
 
 
 class LocalServer:
@@ -50,8 +63,13 @@ class LocalServer:
         self.config = config or ServerConfig()
         self._engine = engine
         self._server: Server | None = None
-        self._executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="funasr-engine")
+        threads = os.cpu_count() or 2
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="funasr-engine")
+        self._scheduler = FairScheduler(self._executor, threads)
+        self._budget = BacklogBudget(self.config.max_backlog_bytes_total)
         self._connections = 0
+        # Scrubbed from every funasr_realtime/websockets log record while this config lives.
+        register_secret(self.config.api_key)
 
     @property
     def engine(self) -> Engine:
@@ -68,6 +86,16 @@ class LocalServer:
         host = f"[{host}]" if ":" in host else host
         return f"ws://{host}:{port}{INFERENCE_PATH}"
 
+    @property
+    def active_connections(self) -> int:
+        """WebSocket connections being served right now (handshake completed, not yet closed)."""
+        return self._connections
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes received from all clients and not recognized yet (bounded by ``max_backlog_bytes_total``)."""
+        return self._budget.used
+
     async def start(self) -> None:
         """Load the engine and start listening. Returns once the socket is bound."""
         _ = self.engine
@@ -76,14 +104,20 @@ class LocalServer:
             self.config.host,
             self.config.port,
             process_request=self._check_request,
+            create_connection=_Connection,
             compression=None,
             max_size=self.config.max_message_bytes,
+            max_queue=_MAX_QUEUE,
             open_timeout=self.config.handshake_timeout,
-            ping_interval=20.0,
-            ping_timeout=20.0,
+            # No websockets keepalive: its pong timeout misfires on a client whose pong sits
+            # behind input this server has not read; ConnectionHandler's timers replace it.
+            ping_interval=None,
+            ping_timeout=None,
             close_timeout=2.0,
             logger=_WIRE_LOGGER,
         )
+        for sock in self._server.sockets:  # accepted sockets inherit the listener's buffers
+            _limit_buffers(sock, self.config.socket_buffer_bytes)
 
     async def stop(self) -> None:
         """Stop listening, close every connection (code 1001) and release the engine threads."""
@@ -107,137 +141,76 @@ class LocalServer:
         await self.stop()
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Reject wrong paths (404), bad credentials (401) and overload (503) at the handshake."""
-        path = request.path.split("?", 1)[0]
-        if path not in _INFERENCE_PATHS:
-            return _reject(connection, http.HTTPStatus.NOT_FOUND, "Not found!")
-        if not self._authorized(request.headers):
-            return _reject(connection, http.HTTPStatus.UNAUTHORIZED, "Invalid API-key provided.")
-        if self._connections >= self.config.max_connections:
-            return _reject(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.")
+        """Reject wrong paths (404), bad credentials (401) and overload (503) at the handshake.
+
+        Never raises: websockets would answer an exception with a 500 and a traceback.
+        """
+        try:
+            path = request.path.split("?", 1)[0]
+            if path not in _INFERENCE_PATHS:
+                return _reject(connection, http.HTTPStatus.NOT_FOUND, "Not found!")
+            if not self._authorized(request.headers):
+                return _reject(connection, http.HTTPStatus.UNAUTHORIZED, "Invalid API-key provided.")
+            if self._connections >= self.config.max_connections:
+                return _reject(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.")
+        except Exception:
+            logger.debug("unexpected error while checking a handshake request", exc_info=True)
+            return _reject(connection, http.HTTPStatus.BAD_REQUEST, "Bad request.")
         return None
 
     def _authorized(self, headers: Headers) -> bool:
+        """Exactly one ``Authorization: Bearer KEY`` header with the configured key."""
         if self.config.api_key is None:
             return True
-        scheme, _, token = headers.get("Authorization", "").partition(" ")
-        expected = self.config.api_key.get_secret_value()
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+        values = headers.get_all("Authorization")
+        if len(values) != 1:
+            return False  # missing, or repeated: which one would be meant?
+        scheme, _, token = values[0].partition(" ")
+        expected = self.config.api_key.get_secret_value().encode()
+        # Header values are decoded as ISO-8859-1 (any byte is one character): encode them back alike.
+        given = token.strip().encode("latin-1", errors="replace")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given, expected)
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._connections += 1
         try:
-            await ConnectionHandler(ws, self.engine, self.config, self._executor).run()
+            await ConnectionHandler(ws, self.engine, self.config, self._scheduler, self._budget).run()
         finally:
             self._connections -= 1
+
+
+def _limit_buffers(sock: _Socket, size: int) -> None:
+    with contextlib.suppress(OSError):  # best effort: a platform may refuse or clamp it
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
 def _reject(connection: ServerConnection, status: http.HTTPStatus, message: str) -> Response:
     return connection.respond(status, message + "\n")
 
 
-class ConnectionHandler:
-    """Serves the tasks of one connection, one after another."""
+class _Socket(Protocol):
+    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
 
-    def __init__(
-        self, ws: ServerConnection, engine: Engine, config: ServerConfig, executor: ThreadPoolExecutor
-    ) -> None:
-        self._ws = ws
-        self._engine = engine
-        self._config = config
-        self._executor = executor
-        self._protocol = ServerProtocol()
-        self._session: TaskSession | None = None
 
-    async def run(self) -> None:
-        try:
-            while self._protocol.state is not ServerState.FAILED:
-                message = await self._next_message()
-                if message is None:
-                    return
-                await self._handle(message)
-        except ConnectionClosed:
-            logger.debug("client closed the connection in state %s", self._protocol.state.value)
-        finally:
-            self._end_session()
+class _Connection(ServerConnection):
+    """websockets answers a request it cannot parse by closing the socket: answer 400 first.
 
-    async def _next_message(self) -> str | bytes | None:
-        """The next frame, or None when a timer fired (the handler already answered it)."""
-        running = self._protocol.state is ServerState.RUNNING
-        timeout = self._config.client_timeout if running else self._config.idle_timeout
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._ws.recv()
-        except TimeoutError:
-            if running:
-                await self._fail("CLIENT_ERROR", f"request timeout after {timeout:g} seconds.")
-            else:
-                await self._ws.close(1000, "idle timeout")
-            return None
+    The sans-I/O protocol queues the end of stream right after the parse error, and
+    :meth:`send_data` is where the connection writes what the protocol queued, so the
+    response goes out just before the end of stream.
+    """
 
-    async def _handle(self, frame: str | bytes) -> None:
-        try:
-            if isinstance(frame, bytes):
-                self._protocol.receive_bytes(frame)
-                await self._on_audio(frame)
-                return
-            message = self._protocol.receive_text(frame)
-            if isinstance(message, RunTask):
-                await self._on_run_task(message)
-            elif isinstance(message, FinishTask):
-                await self._on_finish_task()
-            elif isinstance(message, ContinueTask):
-                logger.debug("continue-task accepted (context is not used by the local engines)")
-        except RemoteProtocolError as exc:
-            await self._fail("InvalidParameter", str(exc))
-        except TaskRejected as exc:
-            await self._fail(exc.code, exc.message)
-        except ConnectionClosed:
-            raise  # the client is gone: nothing to answer
-        except Exception:
-            # The service answers its own faults with task-failed InternalError; the client
-            # gets no internal details, the log gets the traceback.
-            logger.exception("internal error in task %s", self._protocol.task_id or "-")
-            await self._fail("InternalError", "Internal server error.")
+    _answered_malformed = False
 
-    async def _on_run_task(self, message: RunTask) -> None:
-        self._session = TaskSession.create(
-            message.model,
-            message.parameters,
-            self._engine,
-            heartbeat_interval_ms=self._config.heartbeat_interval_ms,
-            max_audio_s=self._config.max_task_audio_s,
-        )
-        await self._ws.send(self._protocol.start_task())
-
-    async def _on_audio(self, data: bytes) -> None:
-        assert self._session is not None
-        results = await self._run_off_loop(self._session.feed, data)
-        await self._send_results(results)
-
-    async def _on_finish_task(self) -> None:
-        assert self._session is not None
-        results = await self._run_off_loop(self._session.finish)
-        await self._send_results(results)
-        await self._ws.send(self._protocol.finish_task())
-        self._end_session()
-
-    async def _send_results(self, results: list[TaskResult]) -> None:
-        for result in results:
-            await self._ws.send(self._protocol.send_result(result.sentence, result.usage))
-
-    async def _run_off_loop(self, func: Callable[..., list[TaskResult]], *args: bytes) -> list[TaskResult]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
-
-    async def _fail(self, code: str, message: str) -> None:
-        """Send task-failed and close, as the service does."""
-        logger.info("task %s failed: %s: %s", self._protocol.task_id or "-", code, message)
-        with contextlib.suppress(ConnectionClosed):
-            await self._ws.send(self._protocol.fail_task(code, message))
-            await self._ws.close(1000, "task failed")
-        self._end_session()
-
-    def _end_session(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+    def send_data(self) -> None:
+        exc = self.protocol.handshake_exc
+        if (
+            not self._answered_malformed
+            and self.protocol.state is State.CONNECTING
+            and isinstance(exc, InvalidMessage)
+            and not isinstance(exc.__cause__, EOFError)  # the client went away mid-request
+        ):
+            self._answered_malformed = True
+            self.transport.write(_BAD_REQUEST)
+        super().send_data()

@@ -163,7 +163,7 @@ def render(
         "Garbage frames, audio before run-task, oversized messages (close 1009), clients that never read and "
         "half-open clients are answered with task-failed or a close and do not affect other sessions: "
         "`tests/server/test_load.py` runs 100 real-time synthetic sessions with such clients mixed in, with no "
-        "error for the well-behaved ones.",
+        "words lost and no audio dropped for the well-behaved ones (default client policy).",
         "",
         "## Real-engine capacity (real time, this machine)",
         "",

@@ -74,7 +74,9 @@ class LocalServer:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = create_engine(self.config.engine, grammar=self.config.grammar)
+            config = self.config
+            max_decoders = config.max_decoders if config.engine == "pocketsphinx" else None
+            self._engine = create_engine(config.engine, grammar=config.grammar, max_decoders=max_decoders)
         return self._engine
 
     @property

@@ -71,6 +71,9 @@ class ServerConfig:
     max_connections: int = 256
     #: Audio a single task may carry (a runaway client cannot pin a decoder forever).
     max_task_audio_s: float = 3600.0
+    #: pocketsphinx decoders lent to open sentences (about 61 MB each with the general LM);
+    #: more open sentences share them (see ``engines/pocketsphinx.py``).
+    max_decoders: int = 8
     #: Audio (pcm, wav) a task may have received and not yet recognized before the server
     #: stops reading its socket until half of it is recognized.
     max_backlog_seconds: float = 60.0
@@ -87,12 +90,13 @@ class ServerConfig:
         if not is_loopback(self.host) and self.api_key is None:
             raise ConfigurationError(f"refusing to listen on {self.host} without an API key (use --api-key)")
         limits = (
+            self.max_decoders,
             self.max_backlog_seconds,
             self.max_backlog_compressed_bytes,
             self.max_backlog_bytes_total,
             self.socket_buffer_bytes,
         )
         if min(limits) <= 0:
-            raise ConfigurationError("backlog and socket buffer limits must be positive")
+            raise ConfigurationError("decoder, backlog and socket buffer limits must be positive")
         if self.grammar is not None and not Path(self.grammar).is_file():
             raise ConfigurationError(f"grammar file not found: {self.grammar}")

@@ -2,20 +2,34 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+BASE   := $(VENV)/.base
+DEMO   := $(VENV)/.demo-installed
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit clean reliability bench
+.PHONY: install demo test lint typecheck unit wheels clean reliability bench
 
-$(STAMP): pyproject.toml adapters/livekit/pyproject.toml adapters/pipecat/pyproject.toml
+# The venv and a pip recent enough for PEP 735 dependency groups (--group needs pip >= 25.1).
+$(BASE):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[server,cli,dev,bench]" -e adapters/livekit -e adapters/pipecat
-	touch $(STAMP)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	touch $@
+
+# What make demo needs and no more: the core and its server extra.
+$(DEMO): $(BASE) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[server]"
+	touch $@
+
+# Everything else for working on the project: every extra, the dev and bench groups and the
+# two adapters. A superset of the demo's install, so it satisfies make demo too.
+$(STAMP): $(BASE) pyproject.toml adapters/livekit/pyproject.toml adapters/pipecat/pyproject.toml
+	$(PY) -m pip install --quiet -e ".[server,audio,cli,mic]" --group dev --group bench \
+		-e adapters/livekit -e adapters/pipecat
+	touch $(DEMO) $@
 
 install: $(STAMP)
 
 ## make demo: start the local server and stream the bundled speech through the client
-demo: $(STAMP)
+demo: $(DEMO)
 	$(PY) examples/demo.py $(DEMO_ARGS)
 
 ## make test: lint, type-check and run the whole test suite
@@ -31,8 +45,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q
 
+## make wheels: build the three distributions, check them as a package index would, and
+## install each alone in a fresh venv to prove its declared dependencies suffice (CI runs it)
+wheels: $(STAMP)
+	VENV=$(VENV) bash .ci/wheels.sh
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build
 
 ## make reliability: measure every fault scenario and the server capacity; writes docs/RELIABILITY.md
 reliability: $(STAMP)

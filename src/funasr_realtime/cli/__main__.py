@@ -1,3 +1,6 @@
+"""``python -m funasr_realtime.cli``: the same command as ``python -m funasr_realtime``."""
+
 from .main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,10 +1,36 @@
 """Tools for testing applications built on funasr-realtime without a cloud account.
 
-* :class:`FaultProxy` — a loopback TCP proxy that injects network and service faults;
-* :class:`~funasr_realtime.server.thread.ServerThread` — the local server on a thread.
+* :class:`FaultProxy` — a loopback TCP proxy that injects network and service faults; it
+  needs only the core dependencies;
+* :class:`~funasr_realtime.server.thread.ServerThread` — the local server on a thread; it
+  needs the ``server`` extra (``pip install "funasr-realtime[server]"``) and is imported on
+  first use, so importing this package never pulls in numpy or pocketsphinx.
 """
 
-from ..server.thread import ServerThread
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .proxy import Fault, FaultProxy
 
+if TYPE_CHECKING:
+    from ..server.thread import ServerThread
+
 __all__ = ["Fault", "FaultProxy", "ServerThread"]
+
+SERVER_EXTRA_HINT = 'pip install "funasr-realtime[server]"'
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``ServerThread`` lazily (PEP 562); a missing server extra names the install line."""
+    if name != "ServerThread":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from ..server.thread import ServerThread
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            f"ServerThread needs the local server's dependencies ({exc.name} is missing): {SERVER_EXTRA_HINT}",
+            name=exc.name,
+        ) from exc
+    globals()["ServerThread"] = ServerThread  # later look-ups skip this function
+    return ServerThread

@@ -42,7 +42,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from funasr_realtime.protocol import FinishTask, RemoteProtocolError, RunTask, Sentence, ServerProtocol, Usage
+from funasr_realtime.protocol import FinishTask, RemoteProtocolError, RunTask, Sentence, ServerProtocol, Usage, Word
 
 from .common import pin, raise_fd_limit, read_stamps
 
@@ -157,10 +157,14 @@ class StubServer:
     ) -> None:
         self.stats.results += 1
         end_ms = audio_bytes // 32
+        # Like a real server, each result says how far it has recognized (its last word's
+        # end): a client that paces itself to the server's position relies on it.
+        word = Word(begin_time=max(0, end_ms - 100), end_time=end_ms, text="bench", punctuation="")
         sentence = Sentence(
             begin_time=0,
             end_time=end_ms if final else None,
             text=f"bench {audio_in} {time.monotonic_ns()}",
+            words=(word,),
             heartbeat=False,
             sentence_end=final,
             sentence_id=index + 1,

@@ -58,6 +58,7 @@ def test_every_benchmark_measured_something(quick_run: Path) -> None:
         "endpointing",
         "prewarm",
         "adapters",
+        "long-file",
         "server",
         "hotpath",
     }
@@ -72,6 +73,9 @@ def test_every_benchmark_measured_something(quick_run: Path) -> None:
     assert data["adapters"]["pipecat"]["samples"] and data["adapters"]["livekit"]["samples"]
     assert all(not math.isnan(row["wall_s"]) for side in data["server"]["rtf"].values() for row in side["rows"])
     assert data["hotpath"]["micro"]["send_audio_us"] > 0
+    long_file = data["long-file"]
+    assert long_file["ours"]["words"] > 0 and long_file["ours"]["dropped_ms"] == 0
+    assert long_file["engine"]["words"] > 0 and long_file["sdk"]["status"] == 200
 
 
 def test_the_report_and_its_plots_are_written(quick_run: Path) -> None:

@@ -98,27 +98,46 @@ def _on_wire(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get("wire"))
 
 
-def _wire_int(value: Any, info: ValidationInfo, limit: int) -> Any:
+def _wire_int(value: Any, limit: int) -> None:
     """A JSON integer in ``[0, limit]`` (pydantic alone would take ``true``, ``1e3``, ``"7"``)."""
-    if not _on_wire(info) or value is None:
-        return value
+    if value is None:
+        return
     if type(value) is not int:
         raise ValueError(f"must be a JSON integer, not {type(value).__name__}")
     if not 0 <= value <= limit:
         # Never echo the number: it may have thousands of digits.
         raise ValueError(f"out of range (0 to {limit})")
-    return value
 
 
-def _wire_text(value: Any, info: ValidationInfo, limit: int) -> Any:
-    if _on_wire(info) and isinstance(value, str) and len(value) > limit:
+def _wire_text(value: Any, limit: int) -> None:
+    if isinstance(value, str) and len(value) > limit:
         raise ValueError(f"longer than {limit} characters")
-    return value
 
 
-def _check_order(begin: int, end: int | None, info: ValidationInfo) -> None:
-    if _on_wire(info) and end is not None and end < begin:
+def _check_wire_object(data: Any, ints: dict[str, int], texts: dict[str, int]) -> None:
+    """Bound a decoded JSON object's fields, in one call per object (the hot path decodes
+    every partial result): integers in range, texts not too long, begin <= end."""
+    if not isinstance(data, dict):
+        return
+    for name, limit in ints.items():
+        try:
+            _wire_int(data.get(name), limit)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    for name, limit in texts.items():
+        try:
+            _wire_text(data.get(name), limit)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    begin, end = data.get("begin_time"), data.get("end_time")
+    if type(begin) is int and type(end) is int and end < begin:
         raise ValueError("end_time is before begin_time")
+
+
+_WORD_INTS = {"begin_time": MAX_TIME_MS, "end_time": MAX_TIME_MS}
+_WORD_TEXTS = {"text": MAX_WORD_CHARS, "punctuation": MAX_WORD_CHARS}
+_SENTENCE_INTS = {"begin_time": MAX_TIME_MS, "end_time": MAX_TIME_MS, "sentence_id": MAX_SENTENCE_ID}
+_SENTENCE_TEXTS = {"text": MAX_TEXT_CHARS}
 
 
 class Word(BaseModel):
@@ -131,20 +150,12 @@ class Word(BaseModel):
     text: str
     punctuation: str = ""
 
-    @field_validator("begin_time", "end_time", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _bounded_time(cls, value: Any, info: ValidationInfo) -> Any:
-        return _wire_int(value, info, MAX_TIME_MS)
-
-    @field_validator("text", "punctuation", mode="before")
-    @classmethod
-    def _bounded_text(cls, value: Any, info: ValidationInfo) -> Any:
-        return _wire_text(value, info, MAX_WORD_CHARS)
-
-    @model_validator(mode="after")
-    def _ordered(self, info: ValidationInfo) -> Word:
-        _check_order(self.begin_time, self.end_time, info)
-        return self
+    def _bounded(cls, data: Any, info: ValidationInfo) -> Any:
+        if _on_wire(info):
+            _check_wire_object(data, _WORD_INTS, _WORD_TEXTS)
+        return data
 
 
 class Sentence(BaseModel):
@@ -165,33 +176,16 @@ class Sentence(BaseModel):
     sentence_end: bool | None = None
     sentence_id: int | None = None
 
-    @field_validator("begin_time", "end_time", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _bounded_time(cls, value: Any, info: ValidationInfo) -> Any:
-        return _wire_int(value, info, MAX_TIME_MS)
-
-    @field_validator("sentence_id", mode="before")
-    @classmethod
-    def _bounded_id(cls, value: Any, info: ValidationInfo) -> Any:
-        return _wire_int(value, info, MAX_SENTENCE_ID)
-
-    @field_validator("text", mode="before")
-    @classmethod
-    def _bounded_text(cls, value: Any, info: ValidationInfo) -> Any:
-        return _wire_text(value, info, MAX_TEXT_CHARS)
-
-    @field_validator("words", mode="before")
-    @classmethod
-    def _bounded_words(cls, value: Any, info: ValidationInfo) -> Any:
-        # Checked before the words are built, so a huge list costs no Word objects.
-        if _on_wire(info) and isinstance(value, list) and len(value) > MAX_WORDS:
-            raise ValueError(f"more than {MAX_WORDS} words")
-        return value
-
-    @model_validator(mode="after")
-    def _ordered(self, info: ValidationInfo) -> Sentence:
-        _check_order(self.begin_time, self.end_time, info)
-        return self
+    def _bounded(cls, data: Any, info: ValidationInfo) -> Any:
+        if _on_wire(info):
+            _check_wire_object(data, _SENTENCE_INTS, _SENTENCE_TEXTS)
+            words = data.get("words") if isinstance(data, dict) else None
+            # Checked before the words are built, so a huge list costs no Word objects.
+            if isinstance(words, list) and len(words) > MAX_WORDS:
+                raise ValueError(f"more than {MAX_WORDS} words")
+        return data
 
     @property
     def is_final(self) -> bool:
@@ -226,7 +220,9 @@ class Usage(BaseModel):
     @field_validator("duration", mode="before")
     @classmethod
     def _bounded_duration(cls, value: Any, info: ValidationInfo) -> Any:
-        return _wire_int(value, info, MAX_DURATION_S)
+        if _on_wire(info):
+            _wire_int(value, MAX_DURATION_S)
+        return value
 
 
 # --------------------------------------------------------------------------- client → server

@@ -53,9 +53,11 @@ wheels: $(STAMP)
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis dist build
 
-## make reliability: measure every fault scenario and the server capacity; writes docs/RELIABILITY.md
+## make reliability: measure every fault scenario, the server capacity and the server under
+## abuse (a soak of misbehaving clients, about 4 min); writes docs/RELIABILITY.md
 reliability: $(STAMP)
 	PYTHONPATH=. $(PY) scripts/reliability_report.py
+	PYTHONPATH=. $(PY) scripts/soak_server.py
 
 ## make bench: measure this client against the official SDK on this machine (20-25 min,
 ## keep the machine otherwise idle); writes docs/BENCHMARKS.md and docs/bench/*.png

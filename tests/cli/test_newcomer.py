@@ -168,6 +168,11 @@ def test_quiet_after_the_subcommand_drops_the_summary(grammar_server: ServerThre
     assert (done.returncode, done.stdout, done.stderr) == (0, S1.text + "\n", "")
 
 
+def test_quiet_before_the_subcommand_drops_the_summary(grammar_server: ServerThread) -> None:
+    done = cli("--quiet", "transcribe", S1.path, "--url", grammar_server.url)
+    assert (done.returncode, done.stdout, done.stderr) == (0, S1.text + "\n", "")
+
+
 def test_verbose_after_the_subcommand(grammar_server: ServerThread) -> None:
     done = cli("transcribe", S1.path, "--url", grammar_server.url, "-vv", "--quiet")
     assert done.returncode == 0 and done.stdout == S1.text + "\n"

@@ -10,7 +10,8 @@ import pytest
 
 from funasr_realtime import __version__
 from funasr_realtime.cli import serve
-from funasr_realtime.cli.main import build_parser, main, verbosity
+from funasr_realtime.cli._common import verbosity
+from funasr_realtime.cli.main import build_parser, main
 from funasr_realtime.testing import ServerThread
 from tests.timing import scaled
 

@@ -18,8 +18,9 @@ from typing import Any
 from .. import __version__
 from ..protocol import FunAsrError
 from . import mic, transcribe
+from ._common import verbosity
 
-__all__ = ["EXTRA_HINTS", "SERVER_EXTRA_MODULES", "build_parser", "main", "verbosity"]
+__all__ = ["EXTRA_HINTS", "SERVER_EXTRA_MODULES", "build_parser", "main"]
 
 PROG = "funasr-realtime"
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display and no closing summary")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
     transcribe.add_parser(commands)
@@ -74,11 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
-
-
-def verbosity(args: argparse.Namespace) -> int:
-    """How many ``-v`` were given, before the subcommand (``verbose``) and after it (``sub_verbose``)."""
-    return int(getattr(args, "verbose", 0)) + int(getattr(args, "sub_verbose", 0))
 
 
 def _log_level(count: int) -> int:
@@ -122,7 +119,7 @@ def _accept_verbose_anywhere(commands: Any) -> None:
     """Let ``-v`` follow the subcommand too (``transcribe -v x.wav``): counted in ``sub_verbose``.
 
     A separate dest, because argparse copies a subparser's defaults over the values parsed
-    before the subcommand; :func:`verbosity` adds the two counts.
+    before the subcommand; :func:`._common.verbosity` adds the two counts.
     """
     for parser in commands.choices.values():
         # A subcommand that defines its own -v keeps its meaning (argparse raises on the clash).

@@ -13,7 +13,6 @@ import select
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from websockets.asyncio.server import ServerConnection
 
 from funasr_realtime.cli.microphone import MIC_FILE_ENV
 from funasr_realtime.server.thread import ServerThread
-from tests.client.scripted import event, read_run_task, result, scripted
+from tests.client.scripted import event, read_run_task, result, scripted_in_thread
 from tests.compat.conftest import unused_url
 from tests.conftest import SPEECH, load_speech
 from tests.timing import scaled
@@ -211,7 +210,8 @@ def test_cues_are_cut_on_word_times_to_the_limits_given(grammar_server: ServerTh
 # --------------------------------------------------------------------------- progress follows recognition
 
 
-def late_results(url_box: list[str], stop: threading.Event) -> threading.Thread:
+@contextlib.contextmanager
+def late_server() -> Iterator[str]:
     """A server that takes all the audio at once but recognizes slowly: after finish-task, a
     final covering half the audio, a pause, then the rest."""
 
@@ -228,29 +228,8 @@ def late_results(url_box: list[str], stop: threading.Event) -> threading.Thread:
         with contextlib.suppress(Exception):
             await ws.wait_closed()
 
-    async def main() -> None:
-        async with scripted(handler) as url:
-            url_box.append(url)
-            await asyncio.to_thread(stop.wait)
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    return thread
-
-
-@contextlib.contextmanager
-def late_server() -> Iterator[str]:
-    box: list[str] = []
-    stop = threading.Event()
-    thread = late_results(box, stop)
-    try:
-        deadline = time.monotonic() + scaled(10)
-        while not box and time.monotonic() < deadline:
-            time.sleep(0.01)
-        yield box[0]
-    finally:
-        stop.set()
-        thread.join(scaled(10))
+    with scripted_in_thread(handler, timeout=scaled(10)) as url:
+        yield url
 
 
 def on_a_terminal(argv: list[str], timeout: float) -> tuple[int, str, str]:

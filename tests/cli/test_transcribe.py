@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -10,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from array import array
 from pathlib import Path
@@ -25,7 +23,7 @@ from funasr_realtime.client import Reconnected
 from funasr_realtime.server.thread import ServerThread
 from tests.audio.media import encode, wav_bytes, write
 from tests.audio.reference import engine_sentences, long_speech
-from tests.client.scripted import event, read_run_task, result, scripted
+from tests.client.scripted import event, read_run_task, result, scripted_in_thread
 from tests.compat.conftest import STRICT_KEY, unused_url
 from tests.conftest import SPEECH, load_speech
 from tests.timing import scaled
@@ -287,51 +285,31 @@ def test_lost_audio_is_a_one_line_warning(capsys: pytest.CaptureFixture[str]) ->
     assert err.startswith("funasr-realtime: warning: talk.wav: 1500 ms of audio were lost")
 
 
-def finals_then_failure(url_box: list[str], stop: threading.Event) -> threading.Thread:
+async def finals_then_failure(ws: ServerConnection) -> None:
     """A server that gives one final per task, then fails it with a permanent error."""
-
-    async def handler(ws: ServerConnection) -> None:
-        message = await read_run_task(ws)
-        task_id = message["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.recv()  # the first audio
-        await ws.send(result(task_id, "alpha beta", final=True, begin=0, end=900))
-        payload = {
-            "header": {
-                "task_id": task_id,
-                "event": "task-failed",
-                "error_code": "InvalidApiKey",
-                "error_message": "key revoked",
-                "attributes": {},
-            },
-            "payload": {},
-        }
-        await ws.send(json.dumps(payload))
-        with contextlib.suppress(Exception):
-            await ws.wait_closed()
-
-    async def main() -> None:
-        async with scripted(handler) as url:
-            url_box.append(url)
-            await asyncio.to_thread(stop.wait)
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    return thread
+    message = await read_run_task(ws)
+    task_id = message["header"]["task_id"]
+    await ws.send(event("task-started", task_id))
+    await ws.recv()  # the first audio
+    await ws.send(result(task_id, "alpha beta", final=True, begin=0, end=900))
+    payload = {
+        "header": {
+            "task_id": task_id,
+            "event": "task-failed",
+            "error_code": "InvalidApiKey",
+            "error_message": "key revoked",
+            "attributes": {},
+        },
+        "payload": {},
+    }
+    await ws.send(json.dumps(payload))
+    with contextlib.suppress(Exception):
+        await ws.wait_closed()
 
 
 def test_finals_that_arrived_are_printed_when_the_stream_fails_later(capsys: pytest.CaptureFixture[str]) -> None:
-    box: list[str] = []
-    stop = threading.Event()
-    thread = finals_then_failure(box, stop)
-    try:
-        deadline = time.monotonic() + scaled(10)
-        while not box and time.monotonic() < deadline:
-            time.sleep(0.01)
-        code, out, err = run(capsys, load_speech("long").path, "--url", box[0])
-    finally:
-        stop.set()
-        thread.join(scaled(10))
+    with scripted_in_thread(finals_then_failure, timeout=scaled(10)) as url:
+        code, out, err = run(capsys, load_speech("long").path, "--url", url)
     assert code == 1
     assert out == "alpha beta\n", "the final that arrived is written"
     assert err.count("\n") == 1 and "InvalidApiKey" in err

@@ -13,8 +13,10 @@ import base64
 import hashlib
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -27,6 +29,30 @@ async def scripted(handler: Handler) -> AsyncIterator[str]:
     async with serve(handler, "127.0.0.1", 0, compression=None) as server:
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/api-ws/v1/inference"
+
+
+@contextmanager
+def scripted_in_thread(handler: Handler, *, timeout: float = 10.0) -> Iterator[str]:
+    """:func:`scripted` on a thread of its own, for synchronous callers (a CLI run in-process)."""
+    urls: list[str] = []
+    stop = threading.Event()
+
+    async def main() -> None:
+        async with scripted(handler) as url:
+            urls.append(url)
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not urls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert urls, "the scripted peer did not start"
+        yield urls[0]
+    finally:
+        stop.set()
+        thread.join(timeout)
 
 
 async def read_run_task(ws: ServerConnection) -> dict[str, Any]:

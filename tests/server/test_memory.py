@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 from tests.conftest import chunks, load_speech
+from tests.server.process import served_process
 from tests.server.wire import new_task_id, start, transcribe
 from tests.timing import scaled
 from websockets.asyncio.client import ClientConnection, connect
@@ -81,24 +82,8 @@ class ServerProcess:
 @contextlib.contextmanager
 def server_process(*args: str, timeout: float = 60.0) -> Iterator[ServerProcess]:
     """Start ``funasr-realtime serve ARGS`` (default engine unless told); stop it afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "funasr_realtime.cli", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on "), f"server did not start: {line!r}"
-        yield ServerProcess(process, line.removeprefix("listening on ").strip())
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with served_process(*args, timeout=timeout) as (process, url):
+        yield ServerProcess(process, url)
 
 
 @contextlib.asynccontextmanager

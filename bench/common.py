@@ -385,6 +385,11 @@ def fmt_ratio(value: float) -> str:
     return "n/a" if math.isnan(value) else ("∞" if math.isinf(value) else f"{value:.1f}x")
 
 
+def intro(doc: str | None) -> str:
+    """A benchmark module's docstring without its title line: the report section's opening."""
+    return (doc or "").split("\n\n", 1)[1].strip()
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
-from .common import FRAME_BYTES, FRAME_S, Context, Row, ServerProcess, fmt, fmt_ratio, run_worker, summary, table
+from .common import FRAME_BYTES, FRAME_S, Context, Row, ServerProcess, fmt, fmt_ratio, intro, run_worker, summary, table
 
 NAME = "endpointing"
 TITLE = "5. End of speech to final transcript"
@@ -130,7 +130,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         ],
     ]
     text = [
-        __doc__.split("\n\n", 1)[1].strip(),
+        intro(__doc__),
         "",
         f"Six fixture sentences x {result.get('repeats', '?')}; {exact}/{total} finals exact, {missing} missing.",
         "",

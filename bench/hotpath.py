@@ -21,7 +21,7 @@ import timeit
 from pathlib import Path
 from typing import Any
 
-from .common import Context, Row, ServerProcess, cpu_seconds, fmt, run_worker, table
+from .common import Context, Row, ServerProcess, cpu_seconds, fmt, intro, run_worker, table
 from .profiling import hot_spots
 
 NAME = "hotpath"
@@ -188,7 +188,7 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
-    text = [__doc__.split("\n\n", 1)[1].strip(), ""]
+    text = [intro(__doc__), ""]
     micro = result.get("micro", {})
     if micro.get("ok"):
         text += [

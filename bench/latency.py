@@ -39,6 +39,7 @@ from .common import (
     ServerProcess,
     fmt,
     fmt_ratio,
+    intro,
     run_worker,
     summary,
     table,
@@ -262,7 +263,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         logx=True,
     )
     text = [
-        __doc__.split("\n\n", 1)[1].strip(),
+        intro(__doc__),
         "",
         f"One stream, {result['seconds']:g} s at real time, a partial after every frame (10 per second); "
         "the first 5 samples of each series are dropped (first use of code paths). For the SDK, *socket "

@@ -17,14 +17,13 @@ final sentences, "reference" the words spoken.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import time
 import wave
 from pathlib import Path
 from typing import Any
 
-from .common import Context, Row, ServerProcess, fmt, run_worker, table
+from .common import Context, Row, ServerProcess, fmt, intro, run_worker, table
 
 NAME = "long-file"
 TITLE = "9. A 30-minute recording at full speed"
@@ -72,28 +71,17 @@ def engine_worker(path: str) -> dict[str, Any]:
 
 
 async def ours_worker(url: str, path: str) -> dict[str, Any]:
+    from tests.feeding import feed_and_collect
+
     import funasr_realtime as fr
 
     with wave.open(path) as w:
         pcm = w.readframes(w.getnframes())
-    finals: list[str] = []
-    reconnects = dropped = 0
     started = time.perf_counter()
     async with fr.Client(url=url).stream(sample_rate=16000) as stream:
-
-        async def feed() -> None:
-            for i in range(0, len(pcm), 3200):
-                await stream.send_audio(pcm[i : i + 3200])
-            await stream.finish()
-
-        feeder = asyncio.create_task(feed())
-        async for event in stream:
-            if isinstance(event, fr.SentenceEvent) and event.is_final:
-                finals.append(event.sentence.text)
-            elif isinstance(event, fr.Reconnected):
-                reconnects += 1
-                dropped += event.dropped_ms
-        await feeder
+        collected = await feed_and_collect(stream, pcm)
+    finals, reconnects = collected.finals, len(collected.reconnects)
+    dropped = sum(event.dropped_ms for event in collected.reconnects)
     wall = time.perf_counter() - started
     words = len(" ".join(finals).split())
     return {"wall_s": wall, "finals": len(finals), "words": words, "reconnects": reconnects, "dropped_ms": dropped}
@@ -171,7 +159,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         item = f"{result['audio_s'] / 60:.0f}-minute file at full speed, wall time"
         rows.append(Row("9", item, figure, comparison, ratio))
     text = [
-        __doc__.split("\n\n", 1)[1].strip(),
+        intro(__doc__),
         "",
         f"Recording: {fmt(result['audio_s'] / 60, 1)} min, {result['reference_words']} words spoken.",
         "",

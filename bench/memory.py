@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
-from .common import Context, Row, ServerProcess, fmt, fmt_ratio, rss_bytes, run_worker, slope, table
+from .common import Context, Row, ServerProcess, fmt, fmt_ratio, intro, rss_bytes, run_worker, slope, table
 from .drivers import frame_at, speech_frames
 
 NAME = "memory"
@@ -146,7 +146,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
     )
     held = ours.get("audio_ms_per_stream") or [0]
     text = [
-        __doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
+        intro(__doc__).replace("\n", " "),
         "",
         f"**funasr-realtime: {fmt(ours_mb * 1024, 0)} kB per stream** (slope; "
         f"{ours.get('sockets', '?')} sockets for the last step, audio handed in per stream "

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from . import plots
-from .common import FRAME_S, Context, Row, ServerProcess, fmt, fmt_ratio, run_worker, summary, table
+from .common import FRAME_S, Context, Row, ServerProcess, fmt, fmt_ratio, intro, run_worker, summary, table
 from .drivers import frame_at, speech_frames
 
 NAME = "prewarm"
@@ -169,7 +169,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         logx=True,
     )
     text = [
-        __doc__.split("\n\n", 1)[1].strip(),
+        intro(__doc__),
         "",
         f"{result['repeats']} attempts per case (one more at the start, dropped).",
         "",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
-from .common import Context, Row, fmt, run_worker, table
+from .common import Context, Row, fmt, intro, run_worker, table
 
 NAME = "server"
 TITLE = "8. The local server"
@@ -35,19 +35,9 @@ def _words(text: str) -> list[str]:
     return re.sub(r"[^a-z' ]+", " ", text.lower()).split()
 
 
-def word_edits(reference: list[str], hypothesis: list[str]) -> int:
-    """Levenshtein distance over words."""
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref in enumerate(reference, start=1):
-        current = [i]
-        for j, hyp in enumerate(hypothesis, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
-        previous = current
-    return previous[-1]
-
-
 def rtf_worker(names: list[str], grammar: bool) -> dict[str, Any]:
     from tests.conftest import GRAMMAR, chunks, load_speech
+    from tests.words import word_edits
 
     from funasr_realtime.server.engines import create_engine
     from funasr_realtime.server.transcriber import Transcriber
@@ -202,7 +192,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         hline=(1.0, "1 s limit"),
     )
     text = [
-        __doc__.split("\n\n", 1)[1].strip(),
+        intro(__doc__),
         "",
         table(["engine", "fixture", "audio s", "RTF", "word errors", "hypothesis"], body),
         "",

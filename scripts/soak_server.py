@@ -25,7 +25,8 @@ from pathlib import Path
 
 from tests.conftest import chunks, load_speech
 from tests.server.test_memory import DECODER_MB, TASK_MB, ServerProcess, server_process
-from tests.server.wire import events_until_end, finals, finish_task, new_task_id, run_task, start
+from tests.server.wire import events_until_end, finish_task, new_task_id, real_time_session, run_task, start
+from tests.words import word_errors
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -174,16 +175,6 @@ CASES: list[tuple[str, Callable[[str, Tally, float], Awaitable[None]]]] = [
 ]
 
 
-def _word_errors(ref: str, hyp: str) -> int:
-    r, h = ref.split(), hyp.split()
-    row = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, row[0] = row[0], i
-        for j, hw in enumerate(h, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
-    return row[-1]
-
-
 async def well_behaved(url: str, behaved: Behaved, stop: asyncio.Event, reference: dict[str, str]) -> None:
     """Real-time sessions, one after another, until ``stop``; counts words lost against a quiet run."""
     n = 0
@@ -191,29 +182,14 @@ async def well_behaved(url: str, behaved: Behaved, stop: asyncio.Event, referenc
         speech = SPEECH[n % len(SPEECH)]
         n += 1
         try:
-            text, lag = await _real_time_session(url, speech.pcm)
+            texts, _, lag = await real_time_session(url, speech.pcm, timeout=60)
+            text = " ".join(texts)
         except (OSError, TimeoutError, ConnectionClosed, InvalidStatus, AssertionError):
             behaved.failed += 1
             continue
         behaved.done += 1
         behaved.worst_lag_s = max(behaved.worst_lag_s, lag)
-        behaved.words_lost += max(0, _word_errors(reference[speech.name], text))
-
-
-async def _real_time_session(url: str, pcm: bytes) -> tuple[str, float]:
-    """Stream ``pcm`` at real time; (final text, seconds from the end of audio to task-finished)."""
-    async with connect(url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id)
-        began = time.monotonic()
-        for i, frame in enumerate(chunks(pcm)):
-            await asyncio.sleep(max(0.0, began + i * 0.1 - time.monotonic()))
-            await ws.send(frame)
-        ended = time.monotonic()
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws, timeout=60)
-        assert events[-1]["header"]["event"] == "task-finished"
-        return " ".join(s["text"] for s in finals(events)), time.monotonic() - ended
+        behaved.words_lost += max(0, word_errors(reference[speech.name], text))
 
 
 async def _sample(server: ServerProcess, samples: list[float], stop: asyncio.Event) -> None:
@@ -301,7 +277,8 @@ async def main(seconds: float, clients: int) -> None:
     with server_process() as server:
         reference = {}
         for speech in SPEECH:  # what the well-behaved session gets from a quiet server
-            reference[speech.name], _ = await _real_time_session(server.url, speech.pcm)
+            texts, _, _ = await real_time_session(server.url, speech.pcm, timeout=60)
+            reference[speech.name] = " ".join(texts)
         await server.settle(30)
         idle = server.rss_mb()
         rows = []

@@ -18,7 +18,8 @@ from funasr_realtime.client._liveness import Liveness
 from funasr_realtime.client.connection import Connection
 from funasr_realtime.server.thread import ServerThread
 from funasr_realtime.testing import FaultProxy
-from tests.conftest import chunks, minute_of_speech
+from tests.conftest import minute_of_speech
+from tests.feeding import feed_and_collect
 from tests.timing import scaled
 
 TIMEOUTS = fr.Timeouts(ping_interval=1.0, ping_timeout=1.0, results=3.0)
@@ -191,30 +192,29 @@ async def test_a_black_hole_under_a_full_speed_sender_is_detected_within_the_bou
     pcm, sentences = minute_of_speech()
     timeouts = fr.Timeouts(ping_interval=1.0, ping_timeout=1.0, close=0.5)
     bound = 1.0 + 1.0 + 0.5 + 1.0  # interval + timeout + close, + a watchdog tick and a backoff
-    finals: list[str] = []
-    reconnects: list[tuple[float, fr.Reconnected]] = []
+    finals = 0
+    reconnected_at: list[float] = []
     struck: list[float] = []
-    async with FaultProxy(grammar_server.url) as proxy:
-        stream = fr.Client(url=proxy.url, timeouts=timeouts).stream(sample_rate=16000)
 
-        async def feed() -> None:
-            for chunk in chunks(pcm):
-                await stream.send_audio(chunk)
-            await stream.finish()
+    def strike_after_two_finals(event: fr.StreamEvent) -> None:
+        nonlocal finals
+        if isinstance(event, fr.SentenceEvent) and event.is_final:
+            finals += 1
+            if finals == 2:
+                struck.append(time.monotonic())
+                proxy.blackhole()
+        elif isinstance(event, fr.Reconnected):
+            reconnected_at.append(time.monotonic())
 
-        feeder = asyncio.create_task(feed())
-        async for item in stream:
-            if isinstance(item, fr.SentenceEvent) and item.is_final:
-                finals.append(item.sentence.text)
-                if len(finals) == 2:
-                    struck.append(time.monotonic())
-                    proxy.blackhole()
-            elif isinstance(item, fr.Reconnected):
-                reconnects.append((time.monotonic(), item))
-        await feeder
+    async with (
+        FaultProxy(grammar_server.url) as proxy,
+        fr.Client(url=proxy.url, timeouts=timeouts).stream(sample_rate=16000) as stream,
+    ):
+        collected = await feed_and_collect(stream, pcm, on_event=strike_after_two_finals)
+    reconnects = list(zip(reconnected_at, collected.reconnects, strict=True))
     assert len(reconnects) == 1
     at, reconnected = reconnects[0]
     assert isinstance(reconnected.error, fr.TransportTimeout)
     assert at - struck[0] < scaled(bound) + reconnected.downtime_ms / 1000
     assert reconnected.dropped_ms == 0
-    assert finals == sentences
+    assert collected.finals == sentences

@@ -21,6 +21,7 @@ import funasr_realtime as fr
 from funasr_realtime.server.thread import ServerThread
 from tests.client.scripted import event, read_run_task, scripted
 from tests.conftest import chunks, minute_of_speech
+from tests.feeding import feed_and_collect
 from tests.timing import scaled
 
 RATE = 16000
@@ -31,26 +32,9 @@ async def stream_pcm(
     url: str, pcm: bytes, *, speed: float | None = None, **client: Any
 ) -> tuple[list[str], list[fr.Reconnected]]:
     """Stream ``pcm`` in 100 ms chunks (``speed``x real time, or as fast as possible)."""
-    finals: list[str] = []
-    reconnects: list[fr.Reconnected] = []
     async with fr.Client(url=url, **client).stream(sample_rate=RATE) as stream:
-
-        async def feed() -> None:
-            started = time.monotonic()
-            for n, chunk in enumerate(chunks(pcm)):
-                if speed is not None:
-                    await asyncio.sleep(max(0.0, started + n * 0.1 / speed - time.monotonic()))
-                await stream.send_audio(chunk)
-            await stream.finish()
-
-        feeder = asyncio.create_task(feed())
-        async for item in stream:
-            if isinstance(item, fr.SentenceEvent) and item.is_final:
-                finals.append(item.sentence.text)
-            elif isinstance(item, fr.Reconnected):
-                reconnects.append(item)
-        await feeder
-    return finals, reconnects
+        collected = await feed_and_collect(stream, pcm, speed=speed)
+    return collected.finals, collected.reconnects
 
 
 @pytest.mark.parametrize("speed", [None, 4.0], ids=["full-speed", "4x-real-time"])

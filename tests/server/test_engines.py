@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.timing import scaled
+from tests.words import word_errors
 
 from funasr_realtime.server.audio import Resampler
 from funasr_realtime.server.engines import ENGINE_NAMES, create_engine
@@ -46,17 +47,6 @@ def transcribe(engine: PocketsphinxEngine, pcm: bytes) -> tuple[list[str], str, 
     finally:
         utterance.close()
     return partials, text, words
-
-
-def word_errors(ref: str, hyp: str) -> int:
-    """Word-level Levenshtein distance."""
-    r, h = ref.split(), hyp.split()
-    row = list(range(len(h) + 1))
-    for i, rw in enumerate(r, 1):
-        prev, row[0] = row[0], i
-        for j, hw in enumerate(h, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
-    return row[-1]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import pytest
 from tests.conftest import GRAMMAR, chunks, load_speech
 from tests.server.process import served
-from tests.server.wire import TERMINAL, events_until_end, finals, finish_task, new_task_id, recv_event, start
+from tests.server.wire import (
+    TERMINAL,
+    finish_task,
+    new_task_id,
+    real_time_session,
+    recv_event,
+    start,
+)
 from tests.timing import scaled
 from websockets.asyncio.client import connect
 
@@ -161,24 +168,6 @@ async def hog(url: str, pcm: bytes, started: asyncio.Event) -> int:
     return sent
 
 
-async def real_time_session(url: str, pcm: bytes) -> tuple[list[str], float, float]:
-    """One sentence at real-time pace; its finals, the wall time from the first frame to
-    task-finished, and from finish-task to task-finished."""
-    async with connect(url) as ws:
-        task_id = new_task_id()
-        await start(ws, task_id)
-        first = time.monotonic()
-        for n, frame in enumerate(chunks(pcm)):
-            await asyncio.sleep(max(0.0, first + n * 0.1 - time.monotonic()))
-            await ws.send(frame)
-        finishing = time.monotonic()
-        await ws.send(finish_task(task_id))
-        events = await events_until_end(ws, timeout=scaled(30))
-        done = time.monotonic()
-    assert events[-1]["header"]["event"] == "task-finished", events[-1]
-    return [s["text"] for s in finals(events)], done - first, done - finishing
-
-
 async def test_real_time_session_beside_full_speed_clients() -> None:
     """Fairness: 20 clients stream 20 s each as fast as they can (400 s of audio, far more than
     the engine recognizes during the test); a real-time session beside them still finishes
@@ -193,7 +182,7 @@ async def test_real_time_session_beside_full_speed_clients() -> None:
         try:
             async with asyncio.timeout(scaled(30)):
                 await asyncio.gather(*(event.wait() for event in started))
-            texts, total, finish_latency = await real_time_session(url, speech.pcm)
+            texts, total, finish_latency = await real_time_session(url, speech.pcm, timeout=scaled(30))
             still_streaming = [h for h in hogs if not h.done()]
         finally:
             for task in hogs:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 TERMINAL = frozenset({"task-finished", "task-failed"})
+_FRAME = 3200  # 100 ms of 16 kHz s16le mono
 
 
 def new_task_id() -> str:
@@ -60,6 +62,27 @@ async def events_until_end(ws: ClientConnection, timeout: float = 20.0) -> list[
             events.append(event)
             if event["header"]["event"] in TERMINAL:
                 return events
+
+
+async def real_time_session(url: str, pcm: bytes, *, timeout: float) -> tuple[list[str], float, float]:
+    """One task at real-time pace on a new connection, in 100 ms frames.
+
+    Its finals' texts, the wall time from the first frame to task-finished, and from
+    finish-task to task-finished (the wait for the last result).
+    """
+    async with connect(url) as ws:
+        task_id = new_task_id()
+        await start(ws, task_id)
+        first = time.monotonic()
+        for n, i in enumerate(range(0, len(pcm), _FRAME)):
+            await asyncio.sleep(max(0.0, first + n * 0.1 - time.monotonic()))
+            await ws.send(pcm[i : i + _FRAME])
+        finishing = time.monotonic()
+        await ws.send(finish_task(task_id))
+        events = await events_until_end(ws, timeout=timeout)
+        done = time.monotonic()
+    assert events[-1]["header"]["event"] == "task-finished", events[-1]
+    return [s["text"] for s in finals(events)], done - first, done - finishing
 
 
 async def start(ws: ClientConnection, task_id: str, model: str = "fun-asr-realtime", **kwargs: Any) -> None:

@@ -42,8 +42,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The coverage floor: funasr_realtime's line coverage over the whole suite must not fall below
+# it. Set at what the suite reaches and never lowered; raise it when the suite does better.
+COVERAGE_FLOOR := 0
+
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --cov --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## make wheels: build the three distributions, check them as a package index would, and
 ## install each alone in a fresh venv to prove its declared dependencies suffice (CI runs it)

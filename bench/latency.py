@@ -268,7 +268,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         f"One stream, {result['seconds']:g} s at real time, a partial after every frame (10 per second); "
         "the first 5 samples of each series are dropped (first use of code paths). For the SDK, *socket "
         "readable* is not observable: its event loop thread sleeps in the audio generator (10 ms polls, "
-        "dashscope-protocol.md §6.5), so bytes wait in the kernel before `data_received` is even called; "
+        "docs/PROTOCOL.md §6.5), so bytes wait in the kernel before `data_received` is even called; "
         "*server write → event* is the figure comparable between the two clients.",
         "",
         table(

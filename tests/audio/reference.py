@@ -11,7 +11,7 @@ import functools
 import hashlib
 
 from funasr_realtime.server.engines import create_engine
-from funasr_realtime.server.task import TaskSession
+from funasr_realtime.server.task import TaskRecognizer
 from tests.conftest import GRAMMAR
 
 _PCM: dict[str, bytes] = {}
@@ -38,7 +38,7 @@ def _sentences(key: str, grammar: bool, rate: int) -> tuple[str, ...]:
     pcm = _PCM[key]
     engine = create_engine("pocketsphinx", grammar=GRAMMAR if grammar else None)
     model = "fun-asr-realtime" if rate == 16000 else "paraformer-realtime-8k-v2"
-    task = TaskSession.create(
+    task = TaskRecognizer.create(
         model, {"format": "pcm", "sample_rate": rate}, engine, heartbeat_interval_ms=2000, max_audio_s=3600
     )
     frame = rate * 2 // 10

@@ -1,6 +1,6 @@
 """Wire messages: encodings match the SDK captures, decoding never trusts the peer.
 
-Reference: dashscope-protocol.md §2 (client messages), §3 (server events), §4 (sentence).
+Reference: docs/PROTOCOL.md §2 (client messages), §3 (server events), §4 (sentence).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RecognitionParams validation and the model capability table (dashscope-protocol.md §1, §2.1, §8)."""
+"""RecognitionParams validation and the model capability table (docs/PROTOCOL.md §1, §2.1, §8)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from funasr_realtime.server.decoders import (
     decoder_name,
 )
 from funasr_realtime.server.engines import create_engine
-from funasr_realtime.server.task import TaskRejected, TaskSession
+from funasr_realtime.server.task import TaskRecognizer, TaskRejected
 
 FORMATS = SPEECH / "formats"
 FIXTURES = {"mp3": "s1.mp3", "aac": "s1.aac", "amr": "s1.amr", "opus": "s1.opus", "speex": "s1.spx"}
@@ -87,8 +87,8 @@ def test_a_missing_codec_is_named() -> None:
         decoder_name("wav")
 
 
-def session(format: str, **parameters: Any) -> TaskSession:
-    return TaskSession.create(
+def session(format: str, **parameters: Any) -> TaskRecognizer:
+    return TaskRecognizer.create(
         "fun-asr-realtime",
         {"format": format, "sample_rate": 16000, **parameters},
         create_engine("synthetic"),

@@ -1,4 +1,4 @@
-"""TaskSession: run-task validation and the sentences it makes from real fixture audio."""
+"""TaskRecognizer: run-task validation and the sentences it makes from real fixture audio."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.conftest import GRAMMAR, SPEECH, chunks, load_speech
 from funasr_realtime.server.engines import Engine, create_engine
 from funasr_realtime.server.engines._heap import trim_heap
 from funasr_realtime.server.engines.pocketsphinx import PocketsphinxEngine
-from funasr_realtime.server.task import TaskRejected, TaskResult, TaskSession
+from funasr_realtime.server.task import TaskRecognizer, TaskRejected, TaskResult
 
 HEARTBEAT_MS = 2000
 
@@ -26,13 +26,13 @@ def engine() -> Engine:
 
 @pytest.fixture
 def make(engine: Engine) -> Iterator[Any]:
-    """``make(model, **parameters)`` → a TaskSession, closed after the test."""
-    sessions: list[TaskSession] = []
+    """``make(model, **parameters)`` → a TaskRecognizer, closed after the test."""
+    sessions: list[TaskRecognizer] = []
 
-    def factory(model: str = "fun-asr-realtime", *, max_audio_s: float = 3600.0, **parameters: Any) -> TaskSession:
+    def factory(model: str = "fun-asr-realtime", *, max_audio_s: float = 3600.0, **parameters: Any) -> TaskRecognizer:
         parameters.setdefault("sample_rate", 16000)
         parameters.setdefault("format", "pcm")
-        session = TaskSession.create(
+        session = TaskRecognizer.create(
             model, parameters, engine, heartbeat_interval_ms=HEARTBEAT_MS, max_audio_s=max_audio_s
         )
         sessions.append(session)
@@ -43,7 +43,7 @@ def make(engine: Engine) -> Iterator[Any]:
         session.close()
 
 
-def run(session: TaskSession, frames: Iterator[bytes]) -> list[TaskResult]:
+def run(session: TaskRecognizer, frames: Iterator[bytes]) -> list[TaskResult]:
     results: list[TaskResult] = []
     for frame in frames:
         results += session.feed(frame)
@@ -77,7 +77,7 @@ def final_texts(results: list[TaskResult]) -> list[str]:
 def test_create_rejects(engine: Engine, model: str, parameters: dict[str, Any], code: str) -> None:
     full = {"sample_rate": 16000, "format": "pcm", **parameters}
     with pytest.raises(TaskRejected) as info:
-        TaskSession.create(model, full, engine, heartbeat_interval_ms=HEARTBEAT_MS, max_audio_s=60)
+        TaskRecognizer.create(model, full, engine, heartbeat_interval_ms=HEARTBEAT_MS, max_audio_s=60)
     assert info.value.code == code
     assert info.value.message
 
@@ -86,7 +86,7 @@ def test_rejection_messages_name_the_problem(engine: Engine) -> None:
     def reject(model: str, **parameters: Any) -> str:
         full = {"sample_rate": 16000, "format": "pcm", **parameters}
         with pytest.raises(TaskRejected) as info:
-            TaskSession.create(model, full, engine, heartbeat_interval_ms=HEARTBEAT_MS, max_audio_s=60)
+            TaskRecognizer.create(model, full, engine, heartbeat_interval_ms=HEARTBEAT_MS, max_audio_s=60)
         return info.value.message
 
     assert "nope" in reject("nope")
@@ -274,7 +274,7 @@ def test_billed_seconds_round_up(make: Any, audio_ms: int, billed: int) -> None:
 def test_synthetic_engine_marks_finals() -> None:
     s3 = load_speech("s3")
     synthetic = create_engine("synthetic")
-    session = TaskSession.create(
+    session = TaskRecognizer.create(
         "fun-asr-realtime",
         {"sample_rate": 16000, "format": "pcm"},
         synthetic,

@@ -1,7 +1,7 @@
 """Decode the service's compressed formats into PCM, incrementally (local server and client).
 
 The service accepts ``mp3``, ``aac`` (ADTS), ``amr`` (AMR-NB in the ``#!AMR`` file format),
-and ``opus`` / ``speex`` in Ogg (dashscope-protocol.md §2.1). The local server decodes them
+and ``opus`` / ``speex`` in Ogg (docs/PROTOCOL.md §2.1). The local server decodes them
 with PyAV (``av`` on PyPI, whose wheels bundle FFmpeg) frame by frame as the audio arrives,
 so compressed streams get partial results like PCM does. The client uses the same decoders
 to send every format as PCM (:func:`funasr_realtime.audio.pcm_converter`).

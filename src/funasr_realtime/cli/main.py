@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..protocol import FunAsrError
 from . import mic, transcribe
 from ._common import verbosity

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import CONTAINER_FORMATS, file_pcm
+from ..audio.probe import AudioFile, format_from_suffix, probe, sniff, wav_sample_rate
 from ..client import Client, RecognitionStream, Reconnected, SentenceEvent, TaskCompleted
-from ..compat.audiofile import AudioFile, format_from_suffix, probe, sniff, wav_sample_rate
 from ..protocol import (
     AUDIO_FORMATS,
     AudioError,

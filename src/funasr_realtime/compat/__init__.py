@@ -11,7 +11,7 @@ Programs written for ``dashscope.audio.asr.Recognition`` switch by changing impo
 ``api_key`` and ``base_websocket_api_url`` are read each time a task starts; when they are
 None, ``$DASHSCOPE_API_KEY`` and ``$DASHSCOPE_WEBSOCKET_BASE_URL`` apply, and the endpoint
 defaults to the SDK's (Beijing). Signatures and semantics follow the SDK
-(dashscope-protocol.md §4, §6). What behaves better:
+(docs/PROTOCOL.md §4, §6). What behaves better:
 
 * **Threads.** All network I/O runs on one shared background event loop (daemon thread
   ``funasr-realtime-compat-loop``, started on first use). Each task's callbacks run on one
@@ -38,9 +38,9 @@ client itself, as ``CLIENT_ERROR`` through ``on_error``).
 
 from __future__ import annotations
 
+from ..audio.probe import InputDataRequired
 from ._dispatch import CALLBACK_THREAD_NAME as CALLBACK_THREAD_NAME
 from ._loop import LOOP_THREAD_NAME as LOOP_THREAD_NAME
-from .audiofile import InputDataRequired
 from .errors import InvalidParameter
 from .recognition import NOT_MEASURED as NOT_MEASURED
 from .recognition import Recognition

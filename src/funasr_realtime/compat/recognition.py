@@ -1,7 +1,7 @@
 """``Recognition``: the SDK's real-time recognition class over the asyncio client.
 
 Same constructor, methods and callbacks as ``dashscope.audio.asr.Recognition``
-(dashscope-protocol.md §6); see :mod:`funasr_realtime.compat` for what behaves better.
+(docs/PROTOCOL.md §6); see :mod:`funasr_realtime.compat` for what behaves better.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from types import TracebackType
 from typing import Any
 
 from ..audio import file_pcm
+from ..audio.probe import AudioFile, probe, sniff
 from ..client import ClientConfig, TaskMetrics
 from ..protocol import FunAsrError, RecognitionParams
 from . import _loop
 from ._options import check_parameters, resolve
-from ._session import FileSession, TaskSession
+from ._session import FileSession, StreamingSession
 from ._sinks import CallbackSink, Collector
-from .audiofile import AudioFile, probe, sniff
 from .errors import InvalidParameter
 from .result import RecognitionCallback, RecognitionResult
 
@@ -92,7 +92,7 @@ class Recognition:
         self._lock = threading.RLock()  # re-entrant: stop() may run in a signal handler mid-send
         self._running = False
         self._why_stopped = ""
-        self._session: TaskSession | FileSession | None = None
+        self._session: StreamingSession | FileSession | None = None
         self._sink: CallbackSink | None = None
         self._config: ClientConfig | None = None
         self._last_request_id = ""
@@ -116,7 +116,7 @@ class Recognition:
                 raise InvalidParameter("Speech recognition has started.")
             params, config = self._resolve(phrase_id, kwargs)
             sink = CallbackSink(self, self._callback)
-            session = TaskSession(config, params, sink)
+            session = StreamingSession(config, params, sink)
             self._begin(session, config)
             self._sink = sink
         _run_in_background(session)
@@ -175,8 +175,8 @@ class Recognition:
         """Recognize a whole file; returns the final sentences (``get_sentence()``, a list).
 
         The file is checked against ``format`` first
-        (:func:`~funasr_realtime.compat.audiofile.probe`): ``FileNotFoundError``,
-        ``IsADirectoryError``, :class:`~funasr_realtime.compat.audiofile.InputDataRequired`
+        (:func:`~funasr_realtime.audio.probe.probe`): ``FileNotFoundError``,
+        ``IsADirectoryError``, :class:`~funasr_realtime.compat.InputDataRequired`
         (empty) or :class:`~funasr_realtime.AudioError` (content does not match) are raised
         before connecting. It is then converted to PCM at ``sample_rate`` on the client
         (stereo downmixed, other rates resampled, .m4a decoded) and streamed in 100 ms
@@ -303,7 +303,7 @@ class Recognition:
     def _resolve(self, phrase_id: str | None, kwargs: dict[str, Any]) -> tuple[RecognitionParams, ClientConfig]:
         return resolve(self.model, self.format, self.sample_rate, phrase_id, {**self._options, **kwargs})
 
-    def _begin(self, session: TaskSession | FileSession, config: ClientConfig) -> None:
+    def _begin(self, session: StreamingSession | FileSession, config: ClientConfig) -> None:
         self._running = True
         self._why_stopped = ""
         self._sink = None
@@ -311,11 +311,11 @@ class Recognition:
         self._config = config
         self._last_request_id = ""
 
-    def _streaming_session(self) -> tuple[TaskSession, ClientConfig, CallbackSink]:
+    def _streaming_session(self) -> tuple[StreamingSession, ClientConfig, CallbackSink]:
         """The task started by ``start()``; raises the SDK's errors when there is none."""
         if not self._running or self._session is None or self._config is None:
             raise InvalidParameter(_stopped_message(self._why_stopped))
-        if self._sink is None or not isinstance(self._session, TaskSession):  # a call() is running
+        if self._sink is None or not isinstance(self._session, StreamingSession):  # a call() is running
             raise InvalidParameter("Speech recognition has been called.")
         return self._session, self._config, self._sink
 
@@ -352,13 +352,13 @@ def _stopped_message(reason: str) -> str:
     return f"Speech recognition has stopped. ({reason})" if reason else "Speech recognition has stopped."
 
 
-def _run_in_background(session: TaskSession | FileSession) -> None:
+def _run_in_background(session: StreamingSession | FileSession) -> None:
     future = _loop.submit(session.run())
     future.add_done_callback(_report_crash)
 
 
 def _report_crash(future: concurrent.futures.Future[None]) -> None:
-    """``TaskSession.run`` reports every error it expects to its sink; anything else is a bug."""
+    """``StreamingSession.run`` reports every error it expects to its sink; anything else is a bug."""
     if not future.cancelled() and (error := future.exception()) is not None:
         logger.error("compat task crashed", exc_info=error)
 

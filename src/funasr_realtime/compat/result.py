@@ -1,4 +1,4 @@
-"""``RecognitionResult`` and ``RecognitionCallback``, shaped like the SDK's (dashscope-protocol.md §4).
+"""``RecognitionResult`` and ``RecognitionCallback``, shaped like the SDK's (docs/PROTOCOL.md §4).
 
 A sentence is a plain dict as the service sends it: ``begin_time``, ``end_time`` (None on
 partials), ``text``, ``words`` (each ``begin_time``, ``end_time``, ``text``,

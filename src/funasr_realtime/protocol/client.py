@@ -141,7 +141,7 @@ class ClientProtocol:
         try:
             event = decode_server_event(text)
         except RemoteProtocolError:
-            self._machine.state = ClientState.FAILED
+            self._fail()
             raise
         self._check_task_id(event)
         self._machine.fire(_TRIGGERS[type(event)])
@@ -153,7 +153,7 @@ class ClientProtocol:
 
     def receive_bytes(self, data: bytes) -> NoReturn:
         """Binary frames are never sent by the ASR service: always a protocol violation."""
-        self._machine.state = ClientState.FAILED
+        self._fail()
         raise RemoteProtocolError(f"unexpected binary frame of {len(data)} bytes from the server")
 
     def connection_lost(self) -> None:
@@ -166,8 +166,16 @@ class ClientProtocol:
         # A service may fail a connection before any task with an empty task id.
         if isinstance(event, TaskFailed) and not event.task_id:
             return
-        self._machine.state = ClientState.FAILED
+        self._fail()
         raise RemoteProtocolError(f"event for task {event.task_id[:64]!r} while the current task is {self.task_id!r}")
+
+    def _fail(self) -> None:
+        """The peer sent a frame no event describes: fail the connection through the table.
+
+        Failed and closed connections are over already; the table leaves them as they are.
+        """
+        if self._machine.allows(ClientTrigger.PROTOCOL_VIOLATION):
+            self._machine.fire(ClientTrigger.PROTOCOL_VIOLATION)
 
 
 def _furthest_ms(sentence: Sentence) -> int:

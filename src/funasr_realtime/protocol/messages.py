@@ -3,7 +3,7 @@
 Client → server messages are text frames ``{"header": {...}, "payload": {...}}``
 (run-task, continue-task, finish-task); audio travels as raw binary frames.
 Server → client events are task-started, result-generated, task-finished and task-failed.
-Reference: dashscope-protocol.md §2-§4.
+Reference: docs/PROTOCOL.md §2-§4.
 
 Decoding never trusts the peer: malformed JSON, missing fields and unknown events raise
 :class:`~funasr_realtime.protocol.errors.RemoteProtocolError`. Unknown *fields* inside a

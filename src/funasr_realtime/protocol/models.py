@@ -1,6 +1,6 @@
 """What each model accepts, and where it is served: the model capability table.
 
-Sources: dashscope-protocol.md §1 and §8 (rates, languages, regions per model). Dated
+Sources: docs/PROTOCOL.md §1 and §8 (rates, languages, regions per model). Dated
 snapshots (``fun-asr-realtime-2025-11-07``) are listed where their capabilities differ
 from their family; other snapshots inherit their family's row by prefix.
 """

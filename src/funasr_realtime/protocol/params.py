@@ -1,7 +1,7 @@
 """Recognition parameters: one validated, immutable model.
 
 ``RecognitionParams`` holds the model name and every ``run-task`` parameter documented for
-the Fun-ASR / Paraformer real-time models (dashscope-protocol.md §2.1), plus ``extra`` for
+the Fun-ASR / Paraformer real-time models (docs/PROTOCOL.md §2.1), plus ``extra`` for
 parameters the service adds later, which are sent verbatim. A field left ``None`` is not
 sent, so the service default applies.
 

@@ -5,16 +5,61 @@ is not in the table for the current state is illegal: triggered by this side it 
 :class:`LocalProtocolError`, triggered by the peer it raises :class:`RemoteProtocolError`
 and the machine enters its terminal failure state. Both messages name the state.
 
-Client (one WebSocket connection runs one task at a time; reuse after task-finished)::
+The diagrams below and in docs/PROTOCOL.md §5.1 are drawn from the tables by
+:func:`mermaid` (``python scripts/render_states.py``); a test fails when they drift.
 
-    IDLE --run-task--> STARTING --task-started--> STREAMING --finish-task--> FINISHING
-     ^                     |                        |  ^ audio, continue-task,    |
-     |                     |                        |  | result-generated         |
-     +-----------------------------task-finished--------------------------------+
-    STARTING / STREAMING / FINISHING --task-failed--> FAILED   (the server closes)
-    any state --connection lost--> CLOSED
+Client (one WebSocket connection runs one task at a time; reuse after task-finished):
 
-Server: the mirror image, with ``STARTING`` meaning "run-task received, not yet answered".
+.. BEGIN GENERATED: client states
+::
+
+    stateDiagram-v2
+        [*] --> IDLE
+        IDLE --> STARTING: send run-task
+        IDLE --> FAILED: receive task-failed, receive an invalid frame
+        STARTING --> STREAMING: receive task-started
+        STARTING --> FAILED: receive task-failed, receive an invalid frame
+        STREAMING --> STREAMING: send audio, send continue-task, receive result-generated
+        STREAMING --> FINISHING: send finish-task
+        STREAMING --> FAILED: receive task-failed, receive an invalid frame
+        STREAMING --> IDLE: receive task-finished
+        FINISHING --> FINISHING: receive result-generated
+        FINISHING --> IDLE: receive task-finished
+        FINISHING --> FAILED: receive task-failed, receive an invalid frame
+        IDLE --> CLOSED: connection lost
+        STARTING --> CLOSED: connection lost
+        STREAMING --> CLOSED: connection lost
+        FINISHING --> CLOSED: connection lost
+        FAILED --> CLOSED: connection lost
+        CLOSED --> CLOSED: connection lost
+
+.. END GENERATED: client states
+
+Server: the mirror image, with ``STARTING`` meaning "run-task received, not yet answered":
+
+.. BEGIN GENERATED: server states
+::
+
+    stateDiagram-v2
+        [*] --> IDLE
+        IDLE --> STARTING: receive run-task
+        STARTING --> RUNNING: send task-started
+        RUNNING --> RUNNING: receive audio, receive continue-task, send result-generated
+        RUNNING --> FINISHING: receive finish-task
+        FINISHING --> FINISHING: send result-generated
+        FINISHING --> IDLE: send task-finished
+        IDLE --> FAILED: send task-failed
+        STARTING --> FAILED: send task-failed
+        RUNNING --> FAILED: send task-failed
+        FINISHING --> FAILED: send task-failed
+        IDLE --> CLOSED: connection lost
+        STARTING --> CLOSED: connection lost
+        RUNNING --> CLOSED: connection lost
+        FINISHING --> CLOSED: connection lost
+        FAILED --> CLOSED: connection lost
+        CLOSED --> CLOSED: connection lost
+
+.. END GENERATED: server states
 """
 
 from __future__ import annotations
@@ -33,6 +78,7 @@ __all__ = [
     "ServerState",
     "ServerTrigger",
     "StateMachine",
+    "mermaid",
 ]
 
 
@@ -56,6 +102,9 @@ class ClientTrigger(enum.Enum):
     RESULT = "receive result-generated"
     TASK_FINISHED = "receive task-finished"
     TASK_FAILED = "receive task-failed"
+    # A frame no event describes (malformed JSON, a binary frame, another task's id): the
+    # peer broke the protocol, so the connection cannot be trusted any more.
+    PROTOCOL_VIOLATION = "receive an invalid frame"
     # the transport
     CONNECTION_LOST = "connection lost"
 
@@ -78,6 +127,8 @@ CLIENT_TRANSITIONS: Mapping[tuple[ClientState, ClientTrigger], ClientState] = {
     (_C.FINISHING, _CT.RESULT): _C.FINISHING,
     (_C.FINISHING, _CT.TASK_FINISHED): _C.IDLE,
     (_C.FINISHING, _CT.TASK_FAILED): _C.FAILED,
+    # Failed and closed are terminal: a violation there changes nothing.
+    **{(state, _CT.PROTOCOL_VIOLATION): _C.FAILED for state in (_C.IDLE, _C.STARTING, _C.STREAMING, _C.FINISHING)},
     **{(state, _CT.CONNECTION_LOST): _C.CLOSED for state in ClientState},
 }
 
@@ -175,3 +226,17 @@ def client_machine() -> StateMachine[ClientState, ClientTrigger]:
 def server_machine() -> StateMachine[ServerState, ServerTrigger]:
     """A server connection: a client violation leaves the state for the server to answer with task-failed."""
     return StateMachine(SERVER_TRANSITIONS, ServerState.IDLE, remote=SERVER_REMOTE_TRIGGERS, failed=None, role="task")
+
+
+def mermaid(table: Mapping[tuple[S, T], S], initial: S) -> str:
+    """``table`` as a Mermaid ``stateDiagram-v2``: one arrow per pair of states, in table order.
+
+    An arrow's label lists the triggers that take it, so the drawing has exactly the
+    transitions of the table, no more and no fewer.
+    """
+    arrows: dict[tuple[S, S], list[str]] = {}
+    for (source, trigger), target in table.items():
+        arrows.setdefault((source, target), []).append(trigger.value)
+    lines = ["stateDiagram-v2", f"    [*] --> {initial.name}"]
+    lines += [f"    {source.name} --> {target.name}: {', '.join(names)}" for (source, target), names in arrows.items()]
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ INFERENCE_PATH = "/api-ws/v1/inference"
 class ServerConfig:
     """How the local server listens, recognizes and protects itself.
 
-    Timers mirror the service (dashscope-protocol.md §5, §8): a task that receives no
+    Timers mirror the service (docs/PROTOCOL.md §5, §8): a task that receives no
     message for ``client_timeout`` seconds fails with ``CLIENT_ERROR``; a connection with
     no task for ``idle_timeout`` seconds is closed. Limits bound what one client can cost.
 

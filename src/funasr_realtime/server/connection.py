@@ -42,7 +42,7 @@ from .config import ServerConfig
 from .decoders import COMPRESSED_FORMATS
 from .engines import Engine
 from .flow import BacklogBudget, FairScheduler, Frame, Inbox, Tenant
-from .task import TaskRejected, TaskResult, TaskSession
+from .task import TaskRecognizer, TaskRejected, TaskResult
 
 __all__ = ["CLOSE_TIMEOUT", "JOB_MS", "ConnectionHandler"]
 
@@ -88,7 +88,7 @@ class ConnectionHandler:
         self._config = config
         self._scheduler = scheduler
         self._protocol = ServerProtocol()
-        self._session: TaskSession | None = None
+        self._session: TaskRecognizer | None = None
         # Before run-task names a format, frames count as 16 kHz PCM.
         self._inbox = Inbox(budget, backlog_limit(config, "pcm", 16000))
         self._job_bytes = _job_bytes("pcm", 16000)
@@ -213,7 +213,7 @@ class ConnectionHandler:
             await self._fail("InternalError", "Internal server error.")
 
     async def _on_run_task(self, message: RunTask) -> None:
-        self._session = TaskSession.create(
+        self._session = TaskRecognizer.create(
             message.model,
             message.parameters,
             self._engine,

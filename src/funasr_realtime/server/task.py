@@ -1,6 +1,6 @@
 """One recognition task on the local server: audio in, DashScope sentences out.
 
-:class:`TaskSession` validates the run-task parameters, turns the binary frames into 16 kHz
+:class:`TaskRecognizer` validates the run-task parameters, turns the binary frames into 16 kHz
 PCM (WAV header stripped, mp3/aac/amr/opus/speex decoded by :mod:`.decoders`, 8 kHz
 resampled), runs the transcriber and converts its hypotheses into the service's sentence
 objects, including heartbeats and usage.
@@ -24,14 +24,14 @@ from .engines import Engine, Hypothesis
 from .engines._heap import trim_heap
 from .transcriber import Transcriber
 
-__all__ = ["TaskRejected", "TaskResult", "TaskSession"]
+__all__ = ["TaskRecognizer", "TaskRejected", "TaskResult"]
 
 SUPPORTED_RATES = (8000, 16000)
 SUPPORTED_FORMATS = ("pcm", "wav", *COMPRESSED_FORMATS)
 
 
 class _LiveTasks:
-    """How many task sessions are open in this process; trims the heap when the last one closes."""
+    """How many task recognizers are open in this process; trims the heap when the last one closes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -71,7 +71,7 @@ class TaskResult:
     usage: Usage | None
 
 
-class TaskSession:
+class TaskRecognizer:
     """Recognition state of one task. Create with :meth:`create`, which validates."""
 
     def __init__(
@@ -101,7 +101,7 @@ class TaskSession:
         *,
         heartbeat_interval_ms: int,
         max_audio_s: float,
-    ) -> TaskSession:
+    ) -> TaskRecognizer:
         """Validate a run-task; raises :class:`TaskRejected` with the service's error codes."""
         if find_model(model) is None:
             raise TaskRejected("ModelNotFound", f"Model not found: {model!r}")

@@ -176,8 +176,8 @@ class FaultProxy:
         link = _Link(client=writer, server=up_writer)
         self._links.add(link)
         link.tasks = [
-            asyncio.create_task(self._pump(link, reader, up_writer, from_client=True)),
-            asyncio.create_task(self._pump(link, up_reader, writer, from_client=False)),
+            asyncio.create_task(self._relay(link, reader, up_writer, from_client=True)),
+            asyncio.create_task(self._relay(link, up_reader, writer, from_client=False)),
         ]
         try:
             await asyncio.gather(*link.tasks, return_exceptions=True)
@@ -194,7 +194,7 @@ class FaultProxy:
             await writer.drain()
         writer.close()
 
-    async def _pump(
+    async def _relay(
         self, link: _Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, from_client: bool
     ) -> None:
         frames = _FrameScanner(masked=True) if from_client else link.server_frames

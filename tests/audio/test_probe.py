@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from funasr_realtime import AudioError
-from funasr_realtime.compat.audiofile import AudioFile, InputDataRequired, format_from_suffix, probe, sniff
+from funasr_realtime.audio.probe import AudioFile, InputDataRequired, format_from_suffix, probe, sniff
 from tests.conftest import SPEECH, load_speech
 
 FORMATS = SPEECH / "formats"

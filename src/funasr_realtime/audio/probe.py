@@ -1,9 +1,9 @@
 """Check an audio file against its declared format before anything is sent.
 
 The service answers a wrong declaration (a ``.wav`` that is really MP3) with no result or a
-late ``NO_VALID_AUDIO_ERROR`` (dashscope-protocol.md §7, and the troubleshooting section of
+late ``NO_VALID_AUDIO_ERROR`` (docs/PROTOCOL.md §7, and the troubleshooting section of
 the SDK documentation). :func:`probe` reads the file's own headers and says what is wrong,
-naming what the file really is.
+naming what the file really is. The CLI and :mod:`funasr_realtime.compat` both use it.
 
 Files are sent as PCM converted on the client (:func:`funasr_realtime.audio.file_pcm`), so
 what the converter handles is accepted: any channel count (downmixed), any rate (resampled
@@ -22,15 +22,18 @@ Only headers and frame headers are read; the audio itself is never decoded here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..audio import CONTAINER_FORMATS, PYAV_HINT
-from ..audio.wav import parse_fmt
 from ..protocol import AUDIO_FORMATS, AudioError
+from .decoders import PYAV_HINT
+from .files import CONTAINER_FORMATS
+from .wav import check_convertible
+from .wav_header import WavHeaderParser, looks_like_wav
 
 __all__ = ["AudioFile", "InputDataRequired", "format_from_suffix", "probe", "sniff", "wav_sample_rate"]
 
@@ -143,23 +146,17 @@ def wav_sample_rate(path: str | os.PathLike[str]) -> int | None:
         data = handle.read(_HEAD_BYTES)
     if sniff(data) != "wav":
         return None
-    offset = 12
-    while offset + 8 <= len(data):
-        chunk, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
-        if chunk == b"fmt ":
-            try:
-                return parse_fmt(data[offset + 8 : offset + 8 + size]).sample_rate
-            except AudioError:
-                return None
-        offset += 8 + size + (size & 1)
-    return None
+    parser = WavHeaderParser()
+    with contextlib.suppress(AudioError):  # what comes after the fmt chunk does not matter here
+        parser.feed(data)
+    return None if parser.format is None else parser.format.sample_rate
 
 
 # --------------------------------------------------------------------------- sniffing
 
 # Checked in order: AMR-WB's magic starts with AMR-NB's.
 _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
-    ("wav", lambda head: head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE"),
+    ("wav", looks_like_wav),
     ("amr-wb", lambda head: head.startswith(b"#!AMR-WB\n")),
     ("amr", lambda head: head.startswith(b"#!AMR\n")),
     ("flac", lambda head: head.startswith(b"fLaC")),
@@ -202,25 +199,17 @@ def _check_pcm(file: Path, size: int, actual: str | None, rate: int) -> AudioFil
 
 
 def _check_wav(name: str, data: bytes, rate: int) -> tuple[int | None, int]:
-    offset = 12
-    fmt = None
-    while offset + 8 <= len(data):
-        chunk, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
-        if chunk == b"fmt ":
-            try:
-                fmt = parse_fmt(data[offset + 8 : offset + 8 + size])
-                fmt.check()
-            except AudioError as exc:
-                raise AudioError(f"{name}: {exc}") from None
-        elif chunk == b"data":
-            if fmt is None:
-                raise AudioError(f"{name}: WAV data chunk comes before its fmt chunk")
-            if fmt.sample_rate != rate:
-                _needs_pyav(name, f"resampling its {fmt.sample_rate} Hz to {rate} Hz")
-            known = size not in (0, 0xFFFFFFFF)
-            return (size * 1000 // (fmt.block_align * fmt.sample_rate) if known else None), fmt.sample_rate
-        offset += 8 + size + (size & 1)
-    raise AudioError(f"{name}: no WAV data chunk in the first {_HEAD_BYTES // 1024} KiB")
+    try:
+        header, _audio = WavHeaderParser(check_convertible, max_header_bytes=_HEAD_BYTES).feed(data)
+    except AudioError as exc:
+        raise AudioError(f"{name}: {exc}") from None
+    if header is None:
+        raise AudioError(f"{name}: no WAV data chunk in the first {_HEAD_BYTES // 1024} KiB")
+    if header.sample_rate != rate:
+        _needs_pyav(name, f"resampling its {header.sample_rate} Hz to {rate} Hz")
+    size = header.data_size
+    duration_ms = None if size is None else size * 1000 // (header.format.block_align * header.sample_rate)
+    return duration_ms, header.sample_rate
 
 
 def _needs_pyav(name: str, what: str) -> None:

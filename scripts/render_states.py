@@ -1,0 +1,91 @@
+"""Draw the protocol's state diagrams from the tables in ``funasr_realtime/protocol/states.py``.
+
+The diagrams live between two marker lines, ``BEGIN GENERATED: <name> states`` and
+``END GENERATED: <name> states``, in each file of :data:`FILES`: a Mermaid block in
+docs/PROTOCOL.md §5.1, a literal block in the module docstring of ``protocol/states.py``.
+Everything between the markers is replaced; everything else is left as it is.
+
+    python scripts/render_states.py          # rewrite the diagrams in place
+    python scripts/render_states.py --check  # exit 1, naming the stale files, change nothing
+
+``tests/docs/test_state_diagrams.py`` runs the check, so a table change without its
+diagram fails the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from funasr_realtime.protocol.states import (
+    CLIENT_TRANSITIONS,
+    SERVER_TRANSITIONS,
+    ClientState,
+    ServerState,
+    mermaid,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The files holding the diagrams, relative to the repository root.
+FILES = ("docs/PROTOCOL.md", "src/funasr_realtime/protocol/states.py")
+DIAGRAMS = {
+    "client": mermaid(CLIENT_TRANSITIONS, ClientState.IDLE),
+    "server": mermaid(SERVER_TRANSITIONS, ServerState.IDLE),
+}
+COMMAND = "python scripts/render_states.py"
+
+
+def _body(diagram: str, suffix: str) -> list[str]:
+    """The lines between the markers: a fenced block in Markdown, a literal block in a docstring."""
+    if suffix == ".md":
+        return ["```mermaid", *diagram.splitlines(), "```"]
+    return ["::", "", *("    " + line for line in diagram.splitlines()), ""]
+
+
+def render(text: str, suffix: str) -> str:
+    """``text`` with every diagram redrawn; raises ``ValueError`` if a diagram's markers are missing."""
+    lines = text.splitlines()
+    for name, diagram in DIAGRAMS.items():
+        begin = _find(lines, f"BEGIN GENERATED: {name} states", 0)
+        end = _find(lines, f"END GENERATED: {name} states", begin + 1)
+        lines[begin + 1 : end] = _body(diagram, suffix)
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
+def _find(lines: list[str], marker: str, start: int) -> int:
+    for index in range(start, len(lines)):
+        if marker in lines[index]:
+            return index
+    raise ValueError(f"no line with {marker!r}")
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """The files of :data:`FILES` whose diagrams differ from the tables."""
+    found = []
+    for name in FILES:
+        path = root / name
+        text = path.read_text(encoding="utf-8")
+        if render(text, path.suffix) != text:
+            found.append(name)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
+    args = parser.parse_args(argv)
+    if args.check:
+        names = stale()
+        for name in names:
+            print(f"{name}: the state diagrams differ from protocol/states.py; run {COMMAND}", file=sys.stderr)
+        return 1 if names else 0
+    for name in FILES:
+        path = ROOT / name
+        text = path.read_text(encoding="utf-8")
+        path.write_text(render(text, path.suffix), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

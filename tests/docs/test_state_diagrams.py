@@ -1,0 +1,79 @@
+"""The state diagrams in the docs are the tables of protocol/states.py, drawn by a script.
+
+docs/PROTOCOL.md §5.1 and the docstring of ``protocol/states.py`` carry the diagrams between
+``BEGIN GENERATED`` / ``END GENERATED`` markers; ``scripts/render_states.py`` redraws them.
+A table change without the redrawn diagrams fails here, with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from funasr_realtime.protocol.states import (
+    CLIENT_TRANSITIONS,
+    SERVER_TRANSITIONS,
+    ClientState,
+    ClientTrigger,
+    ServerState,
+    mermaid,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("render_states", ROOT / "scripts" / "render_states.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RENDER = _script()
+
+
+@pytest.mark.parametrize("name", RENDER.FILES)
+def test_the_docs_draw_the_tables_as_they_are(name: str) -> None:
+    path = ROOT / name
+    text = path.read_text(encoding="utf-8")
+    assert RENDER.render(text, path.suffix) == text, (
+        f"{name}: the state diagrams have drifted from protocol/states.py; run python scripts/render_states.py"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "initial"), [(CLIENT_TRANSITIONS, ClientState.IDLE), (SERVER_TRANSITIONS, ServerState.IDLE)]
+)
+def test_the_diagram_has_exactly_the_transitions_of_the_table(table: Mapping[Any, Enum], initial: Enum) -> None:
+    lines = mermaid(table, initial).splitlines()
+    assert lines[:2] == ["stateDiagram-v2", f"    [*] --> {initial.name}"]
+    drawn: set[tuple[str, str, str]] = set()
+    for line in lines[2:]:
+        match = re.fullmatch(r"    (\w+) --> (\w+): (.+)", line)
+        assert match, line
+        drawn |= {(match[1], trigger, match[2]) for trigger in match[3].split(", ")}
+    expected = {(source.name, trigger.value, target.name) for (source, trigger), target in table.items()}
+    assert drawn == expected
+
+
+def test_a_stale_diagram_is_redrawn_and_the_rest_is_kept() -> None:
+    text = "before\n<!-- BEGIN GENERATED: client states -->\nold\n<!-- END GENERATED: client states -->\n"
+    text += "<!-- BEGIN GENERATED: server states -->\n<!-- END GENERATED: server states -->\nafter\n"
+    drawn = RENDER.render(text, ".md")
+    assert drawn.startswith("before\n") and drawn.endswith("\nafter\n")
+    assert "old" not in drawn
+    assert f"receive task-failed, {ClientTrigger.PROTOCOL_VIOLATION.value}" in drawn
+    assert RENDER.render(drawn, ".md") == drawn
+
+
+def test_missing_markers_are_an_error_not_a_silent_pass() -> None:
+    with pytest.raises(ValueError, match="BEGIN GENERATED: client states"):
+        RENDER.render("no diagrams here\n", ".md")

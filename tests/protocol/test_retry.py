@@ -1,4 +1,4 @@
-"""The retry policy (dashscope-protocol.md §7): which failures heal, and the backoff schedule."""
+"""The retry policy (docs/PROTOCOL.md §7): which failures heal, and the backoff schedule."""
 
 from __future__ import annotations
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..protocol import Sentence
+from ..text import join_texts, word_spans
 
 __all__ = ["FORMATS", "Cue", "SubtitleLimits", "Transcript", "cues", "json_line", "render"]
 
@@ -38,7 +38,8 @@ class Transcript:
 
     @property
     def text(self) -> str:
-        return " ".join(s.text for s in self.sentences if s.text)
+        """The sentences joined: with spaces, but none next to Chinese or Japanese text."""
+        return join_texts(s.text for s in self.sentences)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +101,6 @@ def json_line(transcript: Transcript) -> str:
 
 # --------------------------------------------------------------------------- subtitle cues
 
-# CJK characters are words of their own: such text has no spaces to cut at.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-_TEXT_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
-
 
 def cues(transcript: Transcript, limits: SubtitleLimits | None = None) -> list[Cue]:
     """The transcript's subtitle cues, in order, each within ``limits``."""
@@ -146,17 +143,20 @@ def _word_tokens(sentence: Sentence) -> list[_Token]:
 
 
 def _text_tokens(sentence: Sentence) -> list[_Token]:
-    """The words of the text, timed in proportion to their place in it (no word times known)."""
+    """The words of the text, timed in proportion to their place in it (no word times known).
+
+    A Chinese or Japanese character is a word of its own: such text has no spaces to cut at.
+    """
     text = sentence.text
     begin = sentence.begin_time
     end = sentence.end_time if sentence.end_time is not None else begin
-    matches = list(_TEXT_WORD.finditer(text))
+    spans = word_spans(text)
 
     def at(offset: int) -> int:
         return begin + (end - begin) * offset // max(1, len(text))
 
-    stops = [m.start() for m in matches[1:]] + [len(text)]
-    return [_Token(m.start(), stop, at(m.start()), at(m.end())) for m, stop in zip(matches, stops, strict=True)]
+    stops = [start for start, _ in spans[1:]] + [len(text)]
+    return [_Token(first, stop, at(first), at(last)) for (first, last), stop in zip(spans, stops, strict=True)]
 
 
 def _fits(text: str, group: Sequence[_Token], limits: SubtitleLimits) -> bool:

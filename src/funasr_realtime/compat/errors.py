@@ -8,38 +8,42 @@ Misuse of the API raises, as in the SDK; failures of the service or the network 
 ============================  ===========  ================================  ===========================
 error                         status_code  code                              message
 ============================  ===========  ================================  ===========================
-task-failed                   by code [1]  the server's ``error_code``       the server's ``error_message``
+task-failed                   by kind [1]  the server's ``error_code``       the server's ``error_message``
 handshake rejected (HTTP)     that status  ``InvalidApiKey`` (401),          ``HTTP 401: ...``
                                            ``AccessDenied`` (403), ...
 connection refused/unreached  503          ``ConnectError``                  the OS reason
 a bounded wait ran out        504          ``Timeout``                       which wait, how long
 socket closed mid-task        502          ``ConnectionClosed``              close code and reason
 server broke the protocol     502          ``ProtocolError``                 what was wrong
+anything else                 by kind [1]  the error's class name            the error's text
 ============================  ===========  ================================  ===========================
 
-[1] 400 for parameter, audio and arrears codes, 401 ``InvalidApiKey``, 403 access codes,
-404 not-found codes, 408 ``CLIENT_ERROR`` / ``RequestTimeOut``, 429 throttling, 503
-``ModelUnavailable`` / ``ModelServingError``, otherwise 500. ``code`` is always a string
-(the SDK mixes ints and strings and uses the magic statuses 44 and -1).
+[1] The status of the error's :class:`~funasr_realtime.ErrorKind` (:data:`KIND_STATUS`):
+401 authentication, 403 permission and quota, 400 billing (DashScope's ``Arrearage`` is a
+400), invalid request and bad audio, 404 not found, 408 the server's request timeout
+(``CLIENT_ERROR``), 429 rate limit, 503 unavailable, otherwise 500. ``code`` is always a
+string (the SDK mixes ints and strings and uses the magic statuses 44 and -1).
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
+from ..audio.probe import InputDataRequired
 from ..protocol import (
     ConnectError,
     ConnectionClosed,
+    ErrorKind,
     FunAsrError,
     HandshakeRejected,
     LocalProtocolError,
     RemoteProtocolError,
     TaskFailedError,
     TransportTimeout,
+    classify,
 )
-from .audiofile import InputDataRequired
 
-__all__ = ["InputDataRequired", "InvalidParameter", "describe"]
+__all__ = ["KIND_STATUS", "InputDataRequired", "InvalidParameter", "describe"]
 
 
 class InvalidParameter(LocalProtocolError, ValueError):
@@ -52,25 +56,25 @@ class InvalidParameter(LocalProtocolError, ValueError):
     """
 
 
-_TASK_STATUS: dict[str, HTTPStatus] = {
-    "InvalidApiKey": HTTPStatus.UNAUTHORIZED,
-    "AccessDenied": HTTPStatus.FORBIDDEN,
-    "Model.AccessDenied": HTTPStatus.FORBIDDEN,
-    "Workspace.AccessDenied": HTTPStatus.FORBIDDEN,
-    "AllocationQuota.FreeTierOnly": HTTPStatus.FORBIDDEN,
-    "Arrearage": HTTPStatus.BAD_REQUEST,
-    "InvalidParameter": HTTPStatus.BAD_REQUEST,
-    "InvalidParameters": HTTPStatus.BAD_REQUEST,
-    "NO_VALID_AUDIO_ERROR": HTTPStatus.BAD_REQUEST,
-    "NO_INPUT_AUDIO_ERROR": HTTPStatus.BAD_REQUEST,
-    "UnsupportedFormat": HTTPStatus.BAD_REQUEST,
-    "ModelNotFound": HTTPStatus.NOT_FOUND,
-    "NotFound": HTTPStatus.NOT_FOUND,
-    "CLIENT_ERROR": HTTPStatus.REQUEST_TIMEOUT,
-    "RequestTimeOut": HTTPStatus.REQUEST_TIMEOUT,
-    "InternalError": HTTPStatus.INTERNAL_SERVER_ERROR,
-    "ModelUnavailable": HTTPStatus.SERVICE_UNAVAILABLE,
-    "ModelServingError": HTTPStatus.SERVICE_UNAVAILABLE,
+#: The status code reported for each kind of error (a rejected handshake keeps its own).
+KIND_STATUS: dict[ErrorKind, HTTPStatus] = {
+    ErrorKind.AUTHENTICATION: HTTPStatus.UNAUTHORIZED,
+    ErrorKind.PERMISSION: HTTPStatus.FORBIDDEN,
+    ErrorKind.QUOTA: HTTPStatus.FORBIDDEN,
+    ErrorKind.BILLING: HTTPStatus.BAD_REQUEST,
+    ErrorKind.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    ErrorKind.INVALID_REQUEST: HTTPStatus.BAD_REQUEST,
+    ErrorKind.BAD_AUDIO: HTTPStatus.BAD_REQUEST,
+    ErrorKind.PROTOCOL: HTTPStatus.BAD_GATEWAY,
+    ErrorKind.AUDIO_LOST: HTTPStatus.INTERNAL_SERVER_ERROR,
+    ErrorKind.UNKNOWN: HTTPStatus.INTERNAL_SERVER_ERROR,
+    ErrorKind.RATE_LIMIT: HTTPStatus.TOO_MANY_REQUESTS,
+    ErrorKind.SERVER: HTTPStatus.INTERNAL_SERVER_ERROR,
+    ErrorKind.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
+    ErrorKind.REQUEST_TIMEOUT: HTTPStatus.REQUEST_TIMEOUT,
+    ErrorKind.TIMEOUT: HTTPStatus.GATEWAY_TIMEOUT,
+    ErrorKind.UNREACHABLE: HTTPStatus.SERVICE_UNAVAILABLE,
+    ErrorKind.DISCONNECTED: HTTPStatus.BAD_GATEWAY,
 }
 
 _HANDSHAKE_CODES = {401: "InvalidApiKey", 403: "AccessDenied", 404: "NotFound", 429: "Throttling"}
@@ -78,34 +82,28 @@ _HANDSHAKE_CODES = {401: "InvalidApiKey", 403: "AccessDenied", 404: "NotFound", 
 
 def describe(error: FunAsrError) -> tuple[int, str, str]:
     """``(status_code, code, message)`` for an error, per the table in the module docstring."""
-    status, code, message = _describe(error)
-    return int(status), code, message
-
-
-def _describe(error: FunAsrError) -> tuple[int, str, str]:
     if isinstance(error, TaskFailedError):
-        return _task_status(error.error_code), error.error_code, error.error_message
+        return int(KIND_STATUS[classify(error)]), error.error_code, error.error_message
     if isinstance(error, HandshakeRejected):
+        # The server's own status says more than its kind (502 and 504 are both SERVER).
         return error.status_code, _handshake_code(error.status_code), str(error)
-    for kind, status, code in _TRANSPORT_STATUS:
-        if isinstance(error, kind):
-            return status, code, str(error)
-    return HTTPStatus.INTERNAL_SERVER_ERROR, type(error).__name__, str(error)
+    return int(KIND_STATUS[classify(error)]), _code(error), str(error)
 
 
-# Checked in order, most specific first.
-_TRANSPORT_STATUS: tuple[tuple[type[FunAsrError], HTTPStatus, str], ...] = (
-    (TransportTimeout, HTTPStatus.GATEWAY_TIMEOUT, "Timeout"),
-    (ConnectionClosed, HTTPStatus.BAD_GATEWAY, "ConnectionClosed"),
-    (ConnectError, HTTPStatus.SERVICE_UNAVAILABLE, "ConnectError"),
-    (RemoteProtocolError, HTTPStatus.BAD_GATEWAY, "ProtocolError"),
+# The SDK-style ``code`` of an error without a server code, most specific class first.
+_CODES: tuple[tuple[type[FunAsrError], str], ...] = (
+    (TransportTimeout, "Timeout"),
+    (ConnectionClosed, "ConnectionClosed"),
+    (ConnectError, "ConnectError"),
+    (RemoteProtocolError, "ProtocolError"),
 )
 
 
-def _task_status(code: str) -> HTTPStatus:
-    if code.startswith("Throttling"):
-        return HTTPStatus.TOO_MANY_REQUESTS
-    return _TASK_STATUS.get(code, HTTPStatus.INTERNAL_SERVER_ERROR)
+def _code(error: FunAsrError) -> str:
+    for cls, code in _CODES:
+        if isinstance(error, cls):
+            return code
+    return type(error).__name__
 
 
 def _handshake_code(status: int) -> str:

@@ -17,8 +17,9 @@ Every exception the library raises on purpose derives from :class:`FunAsrError`:
     ├── TaskFailedError                    the server sent task-failed (error_code, error_message)
     └── AudioDropped                       a reconnect outlasted the replay buffer; audio was lost
 
-Whether an error is worth retrying is decided in exactly one place,
-:func:`funasr_realtime.protocol.retry.is_retryable`.
+What an error means is decided in exactly one place,
+:func:`funasr_realtime.protocol.classify.classify` (an :class:`ErrorKind`); whether it is
+worth retrying (:func:`~funasr_realtime.protocol.retry.is_retryable`) follows from its kind.
 
 No exception here ever carries the API key: messages are built from status codes, server
 error codes and state names only.

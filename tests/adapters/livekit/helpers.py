@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from livekit import rtc
 from livekit.agents import stt
+from livekit.plugins import funasr_realtime
 
+from funasr_realtime.testing import Fault, FaultProxy
 from tests.conftest import load_speech
 
 FRAME_MS = 20
@@ -66,6 +70,30 @@ async def push(stream: stt.RecognizeStream, audio: Sequence[rtc.AudioFrame], *, 
         stream.push_frame(frame)
         elapsed += frame.duration * pace
         await asyncio.sleep(max(0.0, start + elapsed - loop.time()))
+
+
+@contextlib.asynccontextmanager
+async def plugin_behind_fault(
+    url: str, fault: Fault, *, client_bytes: int, **options: Any
+) -> AsyncIterator[tuple[funasr_realtime.STT, list[stt.STTError]]]:
+    """A plugin (``options``) through a proxy to ``url`` that injects ``fault`` once the
+    client sent ``client_bytes``, and the list its ``error`` events go to."""
+    async with FaultProxy(url) as proxy:
+        proxy.fail_after(client_bytes=client_bytes, fault=fault)
+        plugin = funasr_realtime.STT(url=proxy.url, **options)
+        errors: list[stt.STTError] = []
+        plugin.on("error", errors.append)
+        yield plugin, errors
+
+
+async def stream_mid_utterance(url: str) -> tuple[funasr_realtime.STT, stt.RecognizeStream, Recorder]:
+    """A plugin on ``url`` and a recorded stream that was pushed the first half of ``s1``."""
+    speech = load_speech("s1")
+    plugin = funasr_realtime.STT(url=url)
+    stream = plugin.stream()
+    recorder = Recorder(stream)
+    await push(stream, frames(speech.pcm[: len(speech.pcm) // 2], 16000))
+    return plugin, stream, recorder
 
 
 class Recorder:

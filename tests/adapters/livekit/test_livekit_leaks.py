@@ -17,17 +17,13 @@ from tests.adapters.leaks import describe, pending_funasr_tasks
 from tests.conftest import load_speech
 from tests.timing import scaled
 
-from .helpers import Recorder, finals, frames, has_final, push
+from .helpers import Recorder, finals, frames, has_final, push, stream_mid_utterance
 
 NO_RETRY = APIConnectOptions(max_retry=0)
 
 
 async def test_stream_aclose_mid_utterance_leaves_no_task(grammar_server: ServerThread) -> None:
-    speech = load_speech("s1")
-    plugin = funasr_realtime.STT(url=grammar_server.url)
-    stream = plugin.stream()
-    recorder = Recorder(stream)
-    await push(stream, frames(speech.pcm[: len(speech.pcm) // 2], 16000))
+    plugin, stream, recorder = await stream_mid_utterance(grammar_server.url)
     await recorder.wait_for(bool, timeout=scaled(5))  # some event came: a task is running
     await stream.aclose()
     leaked = pending_funasr_tasks()

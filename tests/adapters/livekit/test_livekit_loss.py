@@ -8,6 +8,7 @@ warning and emit a recoverable ``error`` event carrying :class:`AudioLost`, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pytest
@@ -16,15 +17,20 @@ from livekit.plugins import funasr_realtime
 
 import funasr_realtime as fr
 from funasr_realtime.server.thread import ServerThread
-from funasr_realtime.testing import Fault, FaultProxy
+from funasr_realtime.testing import Fault
 from tests.conftest import load_speech
 from tests.timing import scaled
 
-from .helpers import Recorder, finals, frames, push
+from .helpers import Recorder, finals, frames, plugin_behind_fault, push
 
 TIMEOUTS = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=0.3, ping_timeout=0.3)
 SHORT_REPLAY = fr.Resilience(replay_seconds=0.3, backoff_initial=0.05, backoff_max=0.2)
 NO_RETRY = APIConnectOptions(max_retry=0)
+
+
+def blackholed(url: str) -> contextlib.AbstractAsyncContextManager[tuple[funasr_realtime.STT, list[stt.STTError]]]:
+    """A plugin with a short replay buffer whose connection goes silent after 1 s of audio."""
+    return plugin_behind_fault(url, Fault.BLACKHOLE, client_bytes=32000, timeouts=TIMEOUTS, resilience=SHORT_REPLAY)
 
 
 def losses(errors: list[stt.STTError]) -> list[funasr_realtime.AudioLost]:
@@ -45,11 +51,7 @@ async def test_stream_reports_lost_audio_and_goes_on(
     grammar_server: ServerThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     long = load_speech("long")
-    async with FaultProxy(grammar_server.url) as proxy:
-        proxy.fail_after(client_bytes=32000, fault=Fault.BLACKHOLE)
-        plugin = funasr_realtime.STT(url=proxy.url, timeouts=TIMEOUTS, resilience=SHORT_REPLAY)
-        errors: list[stt.STTError] = []
-        plugin.on("error", errors.append)
+    async with blackholed(grammar_server.url) as (plugin, errors):
         stream = plugin.stream()
         recorder = Recorder(stream)
         await push(stream, frames(long.pcm[: 9600 * 32], 16000), pace=0.5)
@@ -65,11 +67,7 @@ async def test_recognize_reports_lost_audio_in_the_event_and_its_metadata(
     grammar_server: ServerThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     long = load_speech("long")
-    async with FaultProxy(grammar_server.url) as proxy:
-        proxy.fail_after(client_bytes=32000, fault=Fault.BLACKHOLE)
-        plugin = funasr_realtime.STT(url=proxy.url, timeouts=TIMEOUTS, resilience=SHORT_REPLAY)
-        errors: list[stt.STTError] = []
-        plugin.on("error", errors.append)
+    async with blackholed(grammar_server.url) as (plugin, errors):
         event = await plugin.recognize(frames(long.pcm, 16000), conn_options=NO_RETRY)
         await plugin.aclose()
     dropped = assert_reported(errors, caplog)

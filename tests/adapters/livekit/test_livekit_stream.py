@@ -20,7 +20,7 @@ from funasr_realtime.server.thread import ServerThread
 from funasr_realtime.testing import FaultProxy
 from tests.conftest import load_speech
 
-from .helpers import Recorder, finals, frames, has_final, kinds, push, silence, speech_at
+from .helpers import Recorder, finals, frames, has_final, kinds, push, silence, speech_at, stream_mid_utterance
 
 FAST = fr.Timeouts(connect=2, task_started=2, stop=3, send=2, ping_interval=0.3, ping_timeout=0.3)
 QUICK_RETRIES = APIConnectOptions(max_retry=3, retry_interval=0.1, timeout=5)
@@ -254,11 +254,7 @@ async def test_prewarm_hands_its_connection_to_the_first_stream(grammar_server: 
 
 
 async def test_aclose_aborts_without_waiting_for_results(grammar_server: ServerThread) -> None:
-    speech = load_speech("s1")
-    plugin = funasr_realtime.STT(url=grammar_server.url)
-    stream = plugin.stream()
-    recorder = Recorder(stream)
-    await push(stream, frames(speech.pcm[: len(speech.pcm) // 2], 16000))
+    plugin, stream, recorder = await stream_mid_utterance(grammar_server.url)
     loop = asyncio.get_running_loop()
     started = loop.time()
     await stream.aclose()
@@ -267,4 +263,4 @@ async def test_aclose_aborts_without_waiting_for_results(grammar_server: ServerT
     await plugin.aclose()
     assert finals(events) == []
     with pytest.raises(RuntimeError, match="input ended"):
-        stream.push_frame(frames(speech.pcm, 16000)[0])
+        stream.push_frame(frames(load_speech("s1").pcm, 16000)[0])

@@ -1,4 +1,4 @@
-"""Runtime-updatable settings of the service, and how Pipecat languages map to Fun-ASR hints.
+"""Options of the service: runtime-updatable settings, languages, the rate sent to Fun-ASR.
 
 The settings dataclass follows Pipecat's store/delta convention
 (:mod:`pipecat.services.settings`): the service holds a complete *store*; an
@@ -10,15 +10,24 @@ the name and meaning of the :class:`funasr_realtime.RecognitionParams` field it 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipecat.services.settings import STTSettings
 from pipecat.transcriptions.language import Language
-from pipecat.utils.types import NOT_GIVEN, NotGiven
+from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
-__all__ = ["LANGUAGE_MAP", "PARAMETER_FIELDS", "FunAsrRealtimeSTTSettings", "is_spaceless", "to_language"]
+import funasr_realtime as fr
+
+__all__ = [
+    "LANGUAGE_MAP",
+    "PARAMETER_FIELDS",
+    "FunAsrRealtimeSTTSettings",
+    "is_spaceless",
+    "revert",
+    "target_sample_rate",
+    "to_language",
+]
 
 
 @dataclass
@@ -71,6 +80,27 @@ class FunAsrRealtimeSTTSettings(STTSettings):
             speech_noise_threshold=None,
         )
 
+    @classmethod
+    def store(
+        cls,
+        *,
+        model: str | NotGiven,
+        language: Language | str | NotGiven | None,
+        settings: FunAsrRealtimeSTTSettings | None,
+    ) -> FunAsrRealtimeSTTSettings:
+        """The service's complete store: the defaults, then ``model`` and ``language``, then
+        the given fields of ``settings``. Raises ``ConfigurationError`` without a model name."""
+        store = cls.defaults()
+        if is_given(model):
+            store.model = model
+        if is_given(language):
+            store.language = language
+        if settings is not None:
+            store.apply_update(settings)
+        if not isinstance(store.model, str) or not store.model:
+            raise fr.ConfigurationError("a Fun-ASR model name is required")
+        return store
+
     def recognition_parameters(self) -> dict[str, Any]:
         """Keywords for :class:`funasr_realtime.RecognitionParams` (no sample rate or format)."""
         language = self.language
@@ -121,14 +151,30 @@ def to_language(code: str | None) -> Language | None:
         return None
 
 
-# Han, kana, CJK punctuation and full-width forms: text written without spaces between words.
-_SPACELESS = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+#: Whether text is Chinese or Japanese, which must not be joined with spaces (the core's
+#: :func:`funasr_realtime.is_unspaced`, under the name this module always gave it).
+is_spaceless = fr.is_unspaced
 
 
-def is_spaceless(text: str) -> bool:
-    """Whether ``text`` is Chinese or Japanese, which must not be joined with spaces.
+def target_sample_rate(model: str, *, explicit: int | None, pipeline_rate: int | None) -> int:
+    """The rate sent to Fun-ASR: ``explicit``, else the model's (the pipeline's if the model
+    takes it), else the pipeline's for a model of any rate, else 16 kHz."""
+    if explicit:
+        return explicit
+    spec = fr.find_model(model)
+    if spec is not None and spec.sample_rates:
+        return pipeline_rate if pipeline_rate in spec.sample_rates else max(spec.sample_rates)
+    if spec is not None and pipeline_rate:
+        return pipeline_rate
+    return 16000
 
-    Decided from the text itself, so it also holds with auto-detected language and for
-    mixed text such as ``"我用Python写代码"``.
-    """
-    return _SPACELESS.search(text) is not None
+
+def revert(settings: FunAsrRealtimeSTTSettings, changed: dict[str, Any]) -> None:
+    """Undo an applied delta: ``changed`` is what ``apply_update`` returned (the old values)."""
+    for name, old in changed.items():
+        if hasattr(settings, name):
+            setattr(settings, name, old)
+        elif is_given(old):
+            settings.extra[name] = old
+        else:
+            settings.extra.pop(name, None)

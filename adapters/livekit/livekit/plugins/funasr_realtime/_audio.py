@@ -1,4 +1,4 @@
-"""Audio plumbing: LiveKit frames to Fun-ASR PCM, and the audio a LiveKit retry must replay."""
+"""Audio plumbing: LiveKit frames to Fun-ASR PCM."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.utils import AudioBuffer
 
-from funasr_realtime.protocol import ReplayBuffer, Timeline
-
-__all__ = ["AudioLedger", "buffer_pcm", "frame_pcm", "mono_frame"]
+__all__ = ["buffer_pcm", "frame_pcm", "mono_frame"]
 
 
 def frame_pcm(frame: rtc.AudioFrame) -> bytes:
@@ -52,35 +50,3 @@ def buffer_pcm(buffer: AudioBuffer, sample_rate: int) -> bytes:
     out = [bytes(f.data) for f in resampler.push(bytearray(mono))]
     out += [bytes(f.data) for f in resampler.flush()]
     return b"".join(out)
-
-
-class AudioLedger:
-    """Audio of one LiveKit stream that no final sentence covers yet, by stream position.
-
-    The core reconnects and replays inside one core stream. If it gives up (its retry budget
-    is spent), LiveKit reruns ``_run`` with a new core stream; the ledger hands that stream
-    the audio the failed one had not finalized, so the retry loses nothing either, and the
-    new stream's time zero is :attr:`start_ms` on the LiveKit stream's timeline. Bounded
-    like the core's replay buffer: an outage longer than ``seconds`` loses the oldest audio.
-    """
-
-    def __init__(self, sample_rate: int, seconds: float) -> None:
-        self._timeline = Timeline(sample_rate)
-        self._buffer = ReplayBuffer(max(2, int(seconds * sample_rate * 2)))
-
-    def append(self, pcm: bytes) -> None:
-        self._buffer.append(pcm)
-
-    def release_until(self, ms: int) -> None:
-        """Audio up to stream time ``ms`` is covered by a final (or a completed task)."""
-        self._buffer.release(self._timeline.bytes_at(ms))
-
-    @property
-    def start_ms(self) -> int:
-        """Stream time of the oldest audio held (where a replay starts)."""
-        return self._timeline.ms(self._buffer.start)
-
-    def pending(self) -> bytes:
-        """The audio held, oldest first."""
-        data, _ = self._buffer.read(self._buffer.start, self._buffer.end)
-        return data

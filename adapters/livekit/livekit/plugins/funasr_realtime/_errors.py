@@ -1,15 +1,17 @@
-"""The one boundary where core errors become LiveKit errors.
+"""Error mapping: the one boundary where core errors become LiveKit errors.
 
-Whether an error is worth retrying is the core's decision (:func:`funasr_realtime.is_retryable`);
-this module only picks the LiveKit type that carries it:
+What an error means, and whether it is worth retrying, is the core's decision
+(:func:`funasr_realtime.classify`, :attr:`funasr_realtime.ErrorKind.retryable`); this module
+only picks the LiveKit type and status that carry it, from one table (:data:`LIVEKIT_ERRORS`):
 
-* permanent (bad key, arrears, unknown model, invalid parameter, protocol violation):
-  :class:`APIStatusError` with ``retryable=False``, so LiveKit does not retry and the
-  application (or a ``FallbackAdapter``) can fail over at once;
-* transient with an HTTP or service status (429, 5xx, throttling): a retryable
-  :class:`APIStatusError` that keeps the status;
+* a kind with a status (authentication 401, permission, quota and billing 403, not found
+  404, invalid request, bad audio and protocol violations 400, rate limit 429, the server's
+  request timeout 408, server 500, unavailable 503): :class:`APIStatusError`, retryable as
+  its kind says, so LiveKit does not retry a permanent one and the application (or a
+  ``FallbackAdapter``) can fail over at once. A rejected handshake keeps the server's own
+  HTTP status;
 * a bounded wait that ran out: :class:`APITimeoutError`;
-* any other transient failure (dropped connection, refused connect): :class:`APIConnectionError`.
+* a refused or dropped connection: :class:`APIConnectionError`.
 
 Transient errors only get here once the core's own reconnect-and-replay budget is spent.
 Messages are built from the core's messages, which never contain the API key.
@@ -21,14 +23,50 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 
 import funasr_realtime as fr
 
-__all__ = ["to_api_error"]
+from .log import logger
 
-# task-failed codes by the HTTP status that means the same thing.
-_UNAUTHORIZED = frozenset({"InvalidApiKey"})
-_FORBIDDEN = frozenset(
-    {"AccessDenied", "Model.AccessDenied", "Workspace.AccessDenied", "AllocationQuota.FreeTierOnly", "Arrearage"}
-)
-_NOT_FOUND = frozenset({"ModelNotFound", "NotFound"})
+__all__ = ["LIVEKIT_ERRORS", "AudioLost", "report_reconnect", "to_api_error"]
+
+#: The LiveKit error of each kind: the status of an ``APIStatusError``, or a connection error type.
+LIVEKIT_ERRORS: dict[fr.ErrorKind, int | type[APIConnectionError]] = {
+    fr.ErrorKind.AUTHENTICATION: 401,
+    fr.ErrorKind.PERMISSION: 403,
+    fr.ErrorKind.QUOTA: 403,
+    fr.ErrorKind.BILLING: 403,
+    fr.ErrorKind.NOT_FOUND: 404,
+    fr.ErrorKind.INVALID_REQUEST: 400,
+    fr.ErrorKind.BAD_AUDIO: 400,
+    fr.ErrorKind.PROTOCOL: 400,
+    fr.ErrorKind.AUDIO_LOST: APIConnectionError,
+    fr.ErrorKind.UNKNOWN: 400,
+    fr.ErrorKind.RATE_LIMIT: 429,
+    fr.ErrorKind.SERVER: 500,
+    fr.ErrorKind.UNAVAILABLE: 503,
+    fr.ErrorKind.REQUEST_TIMEOUT: 408,
+    fr.ErrorKind.TIMEOUT: APITimeoutError,
+    fr.ErrorKind.UNREACHABLE: APIConnectionError,
+    fr.ErrorKind.DISCONNECTED: APIConnectionError,
+}
+
+_CONNECTION_MESSAGES = {fr.ErrorKind.TIMEOUT: "timed out", fr.ErrorKind.AUDIO_LOST: "lost audio"}
+
+
+class AudioLost(APIConnectionError):
+    """Audio the core could not replay after a reconnect: it was never recognized.
+
+    Emitted as a *recoverable* ``error`` event on the STT (recognition goes on; AgentSession
+    ignores recoverable errors, an application listening to ``stt.on("error")`` sees it).
+    ``dropped_ms`` is how much was lost; ``event`` is the core's :class:`funasr_realtime.Reconnected`.
+    """
+
+    def __init__(self, event: fr.Reconnected) -> None:
+        super().__init__(
+            f"Fun-ASR reconnected after {event.error} but {event.dropped_ms} ms of audio outlasted the replay "
+            "buffer and were not recognized",
+            retryable=True,
+        )
+        self.event = event
+        self.dropped_ms = event.dropped_ms
 
 
 def to_api_error(error: fr.FunAsrError, *, request_id: str = "") -> APIError:
@@ -42,42 +80,41 @@ def to_api_error(error: fr.FunAsrError, *, request_id: str = "") -> APIError:
 
 
 def _map(error: fr.FunAsrError, request_id: str) -> APIError:
-    retryable = fr.is_retryable(error)
-    if isinstance(error, fr.TransportTimeout):
-        return APITimeoutError("Fun-ASR timed out", retryable=retryable)
+    kind = fr.classify(error)
+    target = LIVEKIT_ERRORS[kind]
     if isinstance(error, fr.HandshakeRejected):
         return APIStatusError(
             f"Fun-ASR refused the connection: {error}",
             status_code=error.status_code,
             request_id=request_id or None,
-            retryable=retryable,
+            retryable=kind.retryable,
         )
+    if not isinstance(target, int):
+        return target(f"Fun-ASR {_CONNECTION_MESSAGES.get(kind, 'connection failed')}", retryable=kind.retryable)
     if isinstance(error, fr.TaskFailedError):
         return APIStatusError(
             f"Fun-ASR task failed: {error}",
-            status_code=_task_status(error, retryable),
+            status_code=target,
             request_id=error.task_id or request_id or None,
             body={"error_code": error.error_code, "error_message": error.error_message},
-            retryable=retryable,
+            retryable=kind.retryable,
         )
-    if not retryable:
-        body: dict[str, object] = {"error": type(error).__name__}
-        if isinstance(error, fr.ConnectionClosed):
-            body["close_code"] = error.code
-        return APIStatusError(
-            f"Fun-ASR: {error}", status_code=400, request_id=request_id or None, body=body, retryable=False
-        )
-    return APIConnectionError("Fun-ASR connection failed", retryable=True)
+    body: dict[str, object] = {"error": type(error).__name__}
+    if isinstance(error, fr.ConnectionClosed):
+        body["close_code"] = error.code
+    return APIStatusError(
+        f"Fun-ASR: {error}", status_code=target, request_id=request_id or None, body=body, retryable=kind.retryable
+    )
 
 
-def _task_status(error: fr.TaskFailedError, retryable: bool) -> int:
-    code = error.error_code
-    if code in _UNAUTHORIZED:
-        return 401
-    if code in _FORBIDDEN:
-        return 403
-    if code in _NOT_FOUND:
-        return 404
-    if code.startswith("Throttling"):
-        return 429
-    return 500 if retryable else 400
+def report_reconnect(event: fr.Reconnected) -> AudioLost | None:
+    """Log a core reconnect; a loss is a warning and returns the error event to emit."""
+    log = logger.warning if event.dropped_ms else logger.info
+    log(
+        "recovered from %s after %.0f ms: %d ms replayed, %d ms lost",
+        event.error,
+        event.downtime_ms,
+        event.replayed_ms,
+        event.dropped_ms,
+    )
+    return AudioLost(event) if event.dropped_ms > 0 else None

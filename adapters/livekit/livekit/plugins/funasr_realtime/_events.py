@@ -1,28 +1,33 @@
-"""Core sentences to LiveKit ``SpeechData``: seconds, word timings, language, text joins."""
+"""Transcript assembly: core sentences → LiveKit ``SpeechData`` (seconds, word timings, language).
+
+Text is joined and its language guessed by the core (:func:`funasr_realtime.join_texts`,
+:func:`funasr_realtime.detect_language`), which knows which scripts go without spaces.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from livekit.agents import LanguageCode, stt
 from livekit.agents.types import TimedString
 
 import funasr_realtime as fr
+from funasr_realtime import detect_language, join_texts
 
 __all__ = ["detect_language", "join_texts", "merge_sentences", "speech_data"]
 
 
-def speech_data(sentence: fr.Sentence, *, base_ms: int, offset: float, language: LanguageCode | None) -> stt.SpeechData:
+def speech_data(sentence: fr.Sentence, *, offset: float, language: LanguageCode | None) -> stt.SpeechData:
     """``SpeechData`` for a sentence whose times are core stream milliseconds.
 
-    Times become seconds on the LiveKit stream timeline: ``(base_ms + ms) / 1000 + offset``,
-    where ``base_ms`` is where the core stream's time zero sits on the LiveKit stream (0
-    unless a LiveKit retry replayed audio) and ``offset`` is ``start_time_offset``.
+    Times become seconds on the LiveKit stream timeline: ``ms / 1000 + offset``, where
+    ``offset`` is ``start_time_offset`` (a LiveKit retry's core stream resumes the failed
+    one's timeline, so its times need no shift).
     A partial has no ``end_time`` yet: its last word's end (or its start) stands in.
     """
 
     def seconds(ms: int) -> float:
-        return (base_ms + ms) / 1000 + offset
+        return ms / 1000 + offset
 
     words = [
         TimedString(
@@ -52,58 +57,10 @@ def merge_sentences(sentences: Sequence[fr.Sentence], *, language: LanguageCode 
         words=tuple(w for s in sentences for w in s.words),
         sentence_end=True,
     )
-    return speech_data(merged, base_ms=0, offset=0.0, language=language)
+    return speech_data(merged, offset=0.0, language=language)
 
 
 def _end_ms(sentence: fr.Sentence) -> int:
     if sentence.end_time is not None:
         return sentence.end_time
     return sentence.words[-1].end_time if sentence.words else sentence.begin_time
-
-
-def detect_language(text: str) -> str:
-    """A best guess from the script, since Fun-ASR reports no language: ``""`` if unsure.
-
-    Kana means Japanese, Hangul Korean, Han characters Chinese, Cyrillic Russian, Latin
-    letters English (the only Latin-script language of the Fun-ASR models).
-    """
-    if any(_in(c, _KANA) for c in text):
-        return "ja"
-    if any(_in(c, _HANGUL) for c in text):
-        return "ko"
-    if any(_in(c, _HAN) for c in text):
-        return "zh"
-    if any(_in(c, _CYRILLIC) for c in text):
-        return "ru"
-    if any(c.isascii() and c.isalpha() for c in text):
-        return "en"
-    return ""
-
-
-def join_texts(texts: Iterable[str]) -> str:
-    """Join sentences: a space between alphabetic sentences, none next to CJK text."""
-    out = ""
-    for text in texts:
-        if not text:
-            continue
-        if out and not (_unspaced(out[-1]) or _unspaced(text[0])):
-            out += " "
-        out += text
-    return out
-
-
-_KANA = ((0x3040, 0x30FF), (0x31F0, 0x31FF))
-_HANGUL = ((0x1100, 0x11FF), (0xAC00, 0xD7AF))
-_HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
-_CYRILLIC = ((0x0400, 0x04FF),)
-# Scripts and punctuation written without spaces: Han, kana, CJK symbols, full-width forms.
-_UNSPACED = (*_KANA, *_HAN, (0x3000, 0x303F), (0xFF00, 0xFFEF))
-
-
-def _in(char: str, ranges: tuple[tuple[int, int], ...]) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in ranges)
-
-
-def _unspaced(char: str) -> bool:
-    return _in(char, _UNSPACED)

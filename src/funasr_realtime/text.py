@@ -1,0 +1,88 @@
+"""Transcript text across scripts: which are written without spaces, how to join and split it.
+
+Chinese and Japanese put no spaces between words, so sentences and partials of such text
+must not be joined with one, and each of its characters counts as a word (a subtitle line
+may break after any of them). Fun-ASR reports no language, so the script also gives the
+best guess of it. The character ranges live here and nowhere else; the adapters and the
+CLI use these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["detect_language", "is_unspaced", "join_texts", "word_spans"]
+
+_KANA = ((0x3040, 0x30FF), (0x31F0, 0x31FF))
+_HANGUL = ((0x1100, 0x11FF), (0xAC00, 0xD7AF))
+_HAN = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+_CYRILLIC = ((0x0400, 0x04FF),)
+# Written without spaces: Han, kana, CJK symbols and punctuation, full-width forms. Hangul
+# is not: Korean puts spaces between words.
+_UNSPACED = (*_KANA, *_HAN, (0x3000, 0x303F), (0xFF00, 0xFFEF))
+
+_CLASS = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in _UNSPACED)
+_UNSPACED_CHAR = re.compile(f"[{_CLASS}]")
+# One unspaced character (the ideographic space U+3000 is a space, not a word), or a run of
+# anything else up to a space or an unspaced character.
+_WORD = re.compile(rf"(?!\s)[{_CLASS}]|[^\s{_CLASS}]+")
+
+
+def is_unspaced(text: str) -> bool:
+    """Whether ``text`` holds a character of a script written without spaces (Chinese, Japanese).
+
+    Decided from the text itself, so it also holds with auto-detected language and for
+    mixed text such as ``"我用Python写代码"``. For one character: whether it is such a one.
+    """
+    return _UNSPACED_CHAR.search(text) is not None
+
+
+def join_texts(texts: Iterable[str]) -> str:
+    """Join sentences: a space between spaced-script text, none next to unspaced text.
+
+    ``["Hello there.", "How are you?"]`` → ``"Hello there. How are you?"``;
+    ``["今天天气很好。", "我们去公园吧。"]`` → ``"今天天气很好。我们去公园吧。"``;
+    ``["我说", "hello"]`` → ``"我说hello"``. Empty texts are skipped.
+    """
+    out = ""
+    for text in texts:
+        if not text:
+            continue
+        if out and not (is_unspaced(out[-1]) or is_unspaced(text[0])):
+            out += " "
+        out += text
+    return out
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each word of ``text``, in order: ``text[start:end]`` is the word.
+
+    Words are runs between spaces, and every unspaced character (a Han character, a kana,
+    CJK punctuation) is a word of its own: ``"我说 hello, world"`` gives ``我``, ``说``,
+    ``hello,`` and ``world``.
+    """
+    return [match.span() for match in _WORD.finditer(text)]
+
+
+def detect_language(text: str) -> str:
+    """A best guess of the language from the script, since Fun-ASR reports none: ``""`` if unsure.
+
+    Kana means Japanese, Hangul Korean, Han characters Chinese, Cyrillic Russian, Latin
+    letters English (the only Latin-script language of the Fun-ASR models).
+    """
+    if _any_in(text, _KANA):
+        return "ja"
+    if _any_in(text, _HANGUL):
+        return "ko"
+    if _any_in(text, _HAN):
+        return "zh"
+    if _any_in(text, _CYRILLIC):
+        return "ru"
+    if any(c.isascii() and c.isalpha() for c in text):
+        return "en"
+    return ""
+
+
+def _any_in(text: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(low <= ord(char) <= high for char in text for low, high in ranges)

@@ -1,15 +1,22 @@
 """Scripted peers for faults the real server cannot make (malformed JSON, silence...).
 
-``async with scripted(handler) as url`` serves ``handler(ws)`` for each connection on
-127.0.0.1:0. Handlers read the client's frames with ``ws.recv()`` and answer by hand.
-``async with raw_peer(handler) as (url, peers)`` does the same on bare sockets, for peers
-that websockets cannot play: one that never answers a ping, one that stops reading.
+Client *logic* is tested in memory: ``mock_client(handler)`` is a client over a
+:class:`~funasr_realtime.testing.MockTransport` whose ``handler`` plays the server on each
+connection (:class:`~funasr_realtime.testing.MockConnection`); ``grammar_recognizer()``
+recognizes the fixture sentences exactly, in memory, like the grammar server.
+
+The *wire* is tested on loopback: ``async with scripted(handler) as url`` serves
+``handler(ws)`` for each connection on 127.0.0.1:0; handlers read the client's frames with
+``ws.recv()`` and answer by hand. ``async with raw_peer(handler) as (url, peers)`` does the
+same on bare sockets, for peers that websockets cannot play: one that never answers a ping,
+one that stops reading.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import socket
@@ -21,7 +28,38 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
+import funasr_realtime as fr
+from funasr_realtime.testing import MockConnection, MockTransport, recognizer
+from funasr_realtime.testing.mock import Handler as MockHandler
+from tests.conftest import GRAMMAR
+
 Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------------- in memory
+
+
+def mock_client(handler: MockHandler | MockTransport | None = None, **options: Any) -> fr.Client:
+    """A client whose connections are in memory, served by ``handler`` (default: the grammar
+    recognizer). The transport is ``client.config.transport``."""
+    transport = handler if isinstance(handler, MockTransport) else MockTransport(handler or grammar_recognizer())
+    return fr.Client(transport=transport, **options)
+
+
+@functools.cache
+def grammar_recognizer() -> MockHandler:
+    """In-memory recognition restricted to the fixture sentences: the grammar server's exact
+    transcripts, without its sockets (one engine for the whole session, as the server has)."""
+    from funasr_realtime.server.engines import create_engine
+
+    return recognizer(create_engine("pocketsphinx", grammar=GRAMMAR))
+
+
+async def started(server: MockConnection) -> str:
+    """Read run-task, answer task-started; the task id."""
+    await server.run_task()
+    await server.start_task()
+    return server.task_id
 
 
 @asynccontextmanager

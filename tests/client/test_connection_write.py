@@ -116,7 +116,7 @@ async def test_a_failed_write_terminates_the_connection_and_fails_the_task(
     def broken_write() -> None:
         raise RuntimeError("transport refused the write")
 
-    monkeypatch.setattr(connection._ws, "send_data", broken_write)
+    monkeypatch.setattr(connection._transport._ws, "send_data", broken_write)  # type: ignore[attr-defined]
     assert task.try_send_audio(bytes(3200)), "the audio is committed; the stream's replay covers it"
     async with asyncio.timeout(5):
         await task.wait_done()

@@ -1,21 +1,26 @@
-"""Bad input and misbehaving servers: each gives a clear typed error and nothing hangs."""
+"""Bad input and misbehaving servers: each gives a clear typed error and nothing hangs.
+
+Misbehaving servers are scripted in memory (client logic: no socket needed); what depends
+on the wire (handshakes, refused connections, the real server's own failures) runs on
+loopback.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 from typing import TypeVar
 
 import pytest
 from pydantic import SecretStr
-from websockets.asyncio.server import ServerConnection
 
 import funasr_realtime as fr
+from funasr_realtime.protocol import FinishTask
 from funasr_realtime.server import ServerConfig
 from funasr_realtime.server.thread import ServerThread
-from tests.client.scripted import Handler, event, read_run_task, result, scripted
+from funasr_realtime.testing import MockConnection
+from tests.client.scripted import MockHandler, event, mock_client, result, started
 from tests.conftest import GRAMMAR, chunks, load_speech
 
 SECRET = "sk-test-0123456789abcdef"
@@ -31,17 +36,16 @@ async def drain(stream: fr.RecognitionStream) -> list[fr.StreamEvent]:
 # ---------------------------------------------------------------------------- local misuse
 
 
-async def expect_stream_error(handler: Handler, expected: type[E], match: str | None = None) -> E:
-    """Stream 100 ms of audio to a scripted peer (no retry); return the error the stream raised."""
-    async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
-        reader = asyncio.create_task(drain(stream))
-        await stream.send_audio(b"\x00\x00" * 1600)
-        try:
-            with pytest.raises(expected, match=match) as caught:
-                await asyncio.wait_for(reader, 5)
-        finally:
-            await stream.aclose()
+async def expect_stream_error(handler: MockHandler, expected: type[E], match: str | None = None) -> E:
+    """Stream 100 ms of audio to a scripted server (no retry); return the error the stream raised."""
+    stream = mock_client(handler, timeouts=FAST, resilience=NO_RETRY).stream()
+    reader = asyncio.create_task(drain(stream))
+    await stream.send_audio(b"\x00\x00" * 1600)
+    try:
+        with pytest.raises(expected, match=match) as caught:
+            await asyncio.wait_for(reader, 5)
+    finally:
+        await stream.aclose()
     return caught.value
 
 
@@ -82,16 +86,16 @@ def test_environment_supplies_key_and_url(monkeypatch: pytest.MonkeyPatch) -> No
     assert SECRET not in repr(client) and SECRET not in repr(client.config)
 
 
-async def test_odd_length_pcm_is_an_audio_error(grammar_server: ServerThread) -> None:
-    stream = fr.Client(url=grammar_server.url).stream()
+async def test_odd_length_pcm_is_an_audio_error() -> None:
+    stream = mock_client().stream()
     with pytest.raises(fr.AudioError, match="whole 16-bit samples"):
         await stream.send_audio(b"\x00\x01\x02")
     await stream.aclose()
 
 
-async def test_send_after_finish_and_finish_twice(grammar_server: ServerThread) -> None:
+async def test_send_after_finish_and_finish_twice() -> None:
     speech = load_speech("s1")
-    stream = fr.Client(url=grammar_server.url).stream()
+    stream = mock_client().stream()
     reader = asyncio.create_task(drain(stream))
     for chunk in chunks(speech.pcm):
         await stream.send_audio(chunk)
@@ -104,12 +108,12 @@ async def test_send_after_finish_and_finish_twice(grammar_server: ServerThread) 
     assert any(isinstance(e, fr.TaskCompleted) for e in await reader)
 
 
-async def test_wav_stream_rotates_on_finalize(grammar_server: ServerThread) -> None:
+async def test_wav_stream_rotates_on_finalize() -> None:
     """A container stream finalizes like PCM: the header stops at the client's converter."""
     speech = load_speech("long")
     wav = speech.path.read_bytes()
     split = len(wav) - len(speech.pcm) + 10_300 * 32  # header + 10.3 s: between sentences 3 and 4
-    stream = fr.Client(url=grammar_server.url).stream(format="wav", sample_rate=16000)
+    stream = mock_client().stream(format="wav", sample_rate=16000)
     reader = asyncio.create_task(drain(stream))
     for chunk in chunks(wav[:split], 3200):
         await stream.send_audio(chunk)
@@ -126,8 +130,8 @@ async def test_wav_stream_rotates_on_finalize(grammar_server: ServerThread) -> N
 # ---------------------------------------------------------------------------- server says no
 
 
-async def test_task_failed_at_start_raises_typed_error(grammar_server: ServerThread) -> None:
-    stream = fr.Client(url=grammar_server.url).stream(model="no-such-model")
+async def test_task_failed_at_start_raises_typed_error() -> None:
+    stream = mock_client().stream(model="no-such-model")
     reader = asyncio.create_task(drain(stream))
     await stream.send_audio(b"\x00\x00" * 1600)
     with pytest.raises(fr.TaskFailedError) as caught:
@@ -198,59 +202,54 @@ async def test_connection_refused_is_a_retryable_connect_error() -> None:
 
 
 async def test_malformed_server_json_is_a_remote_protocol_error() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.recv()
-        await ws.send("{not json")
-        await ws.wait_closed()
+    async def handler(server: MockConnection) -> None:
+        await started(server)
+        await server.receive()
+        await server.send_text("{not json")
+        await server.wait_closed()
 
     await expect_stream_error(handler, fr.RemoteProtocolError, "malformed server message")
 
 
 async def test_unknown_event_is_a_remote_protocol_error() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.send(event("surprise", task_id))
-        await ws.wait_closed()
+    async def handler(server: MockConnection) -> None:
+        task_id = await started(server)
+        await server.send_text(event("surprise", task_id))
+        await server.wait_closed()
 
     await expect_stream_error(handler, fr.RemoteProtocolError, "unknown server event 'surprise'")
 
 
 async def test_silent_server_times_out_waiting_for_task_started() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        await read_run_task(ws)
-        await ws.wait_closed()
+    async def handler(server: MockConnection) -> None:
+        await server.run_task()
+        await server.wait_closed()
 
     error = await expect_stream_error(handler, fr.TransportTimeout, "task-started")
     assert fr.is_retryable(error)
 
 
 async def test_server_that_never_finishes_makes_finish_time_out() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.send(result(task_id, "hello", final=False))
-        await ws.wait_closed()
+    async def handler(server: MockConnection) -> None:
+        await started(server)
+        await server.result("hello", final=False)
+        await server.wait_closed()
 
-    async with scripted(handler) as url:
-        stream = fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream()
-        reader = asyncio.create_task(drain(stream))
-        await stream.send_audio(b"\x00\x00" * 1600)
-        with pytest.raises(fr.TransportTimeout, match="task-finished"):
-            await asyncio.wait_for(stream.finish(), 5)
-        with pytest.raises(fr.TransportTimeout):
-            await asyncio.wait_for(reader, 5)
-        await stream.aclose()
+    stream = mock_client(handler, timeouts=FAST, resilience=NO_RETRY).stream()
+    reader = asyncio.create_task(drain(stream))
+    await stream.send_audio(b"\x00\x00" * 1600)
+    with pytest.raises(fr.TransportTimeout, match="task-finished"):
+        await asyncio.wait_for(stream.finish(), 5)
+    with pytest.raises(fr.TransportTimeout):
+        await asyncio.wait_for(reader, 5)
+    await stream.aclose()
 
 
 async def test_server_closing_mid_task_reports_code_and_reason() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.recv()
-        await ws.close(1011, "engine crashed")
+    async def handler(server: MockConnection) -> None:
+        await started(server)
+        await server.receive()
+        await server.close(1011, "engine crashed")
 
     error = await expect_stream_error(handler, fr.ConnectionClosed)
     assert error.code == 1011 and error.reason == "engine crashed"
@@ -258,21 +257,20 @@ async def test_server_closing_mid_task_reports_code_and_reason() -> None:
 
 
 async def test_heartbeat_results_are_dropped_and_sentence_end_is_finality() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
+    async def handler(server: MockConnection) -> None:
+        task_id = await started(server)
         heartbeat = {"begin_time": 0, "end_time": None, "text": "", "heartbeat": True, "sentence_end": False}
-        await ws.send(event("result-generated", task_id, {"output": {"sentence": heartbeat}, "usage": None}))
-        await ws.send(result(task_id, "hello", final=False))
+        await server.send_text(event("result-generated", task_id, {"output": {"sentence": heartbeat}, "usage": None}))
+        await server.send_text(result(task_id, "hello", final=False))
         # end_time set but sentence_end false: still a partial (sentence_end decides)
         partial = {"begin_time": 0, "end_time": 400, "text": "hello wor", "sentence_end": False}
-        await ws.send(event("result-generated", task_id, {"output": {"sentence": partial}, "usage": None}))
-        await ws.send(result(task_id, "hello world", final=True))
-        while json_action(await ws.recv()) != "finish-task":
+        await server.send_text(event("result-generated", task_id, {"output": {"sentence": partial}, "usage": None}))
+        await server.send_text(result(task_id, "hello world", final=True))
+        while not isinstance(await server.receive(), FinishTask):
             pass
-        await ws.send(event("task-finished", task_id, {"output": {}, "usage": None}))
+        await server.send_text(event("task-finished", task_id, {"output": {}, "usage": None}))
 
-    async with scripted(handler) as url, fr.Client(url=url, timeouts=FAST, resilience=NO_RETRY).stream() as stream:
+    async with mock_client(handler, timeouts=FAST, resilience=NO_RETRY).stream() as stream:
         reader = asyncio.create_task(drain(stream))
         await stream.send_audio(b"\x00\x00" * 1600)
         await asyncio.sleep(0.1)
@@ -284,13 +282,6 @@ async def test_heartbeat_results_are_dropped_and_sentence_end_is_finality() -> N
         ("hello wor", False),
         ("hello world", True),
     ]
-
-
-def json_action(frame: str | bytes) -> str | None:
-    if isinstance(frame, bytes):
-        return None
-    action: str = json.loads(frame)["header"]["action"]
-    return action
 
 
 def test_wire_logger_is_redacted(caplog: pytest.LogCaptureFixture) -> None:

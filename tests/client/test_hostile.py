@@ -1,6 +1,8 @@
 """Hostile and broken servers: every stream reaches an outcome within the bound the contract gives.
 
-Each peer is scripted on loopback. An outcome is a typed :class:`~funasr_realtime.FunAsrError`
+Each peer is scripted: in memory (a :class:`~funasr_realtime.testing.MockTransport`) when
+what it tests is the client's logic, on loopback when it is the wire (pings a raw peer
+ignores, a socket that stops reading, what websockets logs). An outcome is a typed :class:`~funasr_realtime.FunAsrError`
 raised from ``async for`` *and* from ``finish()``, or a normal end. The bound is computed from
 the small Timeouts/Resilience below (``max_retries`` attempts, each bounded by the wait that
 ends it, plus backoff; never beyond ``max_outage`` plus the attempt in flight) and scaled by
@@ -17,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -37,12 +38,27 @@ import funasr_realtime.compat as compat
 from funasr_realtime._redact import REDACTED, SecretFilter, redact, redacted_logger, register_secret
 from funasr_realtime.client._transport import WIRE_LOGGER
 from funasr_realtime.compat import Recognition, RecognitionCallback, RecognitionResult
+from funasr_realtime.protocol import FinishTask
 from funasr_realtime.server.thread import ServerThread
-from tests.client.scripted import PING, Handler, RawPeer, event, raw_peer, read_run_task, result, scripted
+from funasr_realtime.testing import MockConnection, MockTransport
+from tests.client.scripted import (
+    PING,
+    Handler,
+    MockHandler,
+    RawPeer,
+    event,
+    raw_peer,
+    read_run_task,
+    result,
+    scripted,
+    started,
+)
 from tests.conftest import chunks, load_speech
 from tests.timing import scaled
 
 TIMEOUTS = fr.Timeouts(connect=1, task_started=1, stop=2, send=1, ping_interval=0.5, ping_timeout=0.5, close=0.5)
+# In memory no handshake or network delay has to fit in a wait: the same contract, shorter waits.
+MEMORY_TIMEOUTS = dataclasses.replace(TIMEOUTS, task_started=0.3, stop=0.5)
 # The budget resets on progress only, so attempts that last long without progress (the issue's
 # case: 10-11 s attempts against the old 5 s "quick failure" cutoff) still exhaust it.
 RESILIENCE = fr.Resilience(max_retries=2, max_outage=5, backoff_initial=0.05, backoff_max=0.2)
@@ -60,8 +76,11 @@ def retry_bound(per_attempt: float) -> float:
     return min(by_retries, by_outage) + SLACK
 
 
-def client(url: str, **options: Any) -> fr.Client:
-    return fr.Client(url=url, timeouts=TIMEOUTS, resilience=RESILIENCE, **options)
+def client(peer: str | MockHandler, **options: Any) -> fr.Client:
+    """A client of a loopback peer (its URL) or of a scripted in-memory server (its handler)."""
+    if isinstance(peer, str):
+        return fr.Client(url=peer, timeouts=TIMEOUTS, resilience=RESILIENCE, **options)
+    return fr.Client(transport=MockTransport(peer), timeouts=MEMORY_TIMEOUTS, resilience=RESILIENCE, **options)
 
 
 @dataclass
@@ -76,14 +95,16 @@ class Outcome:
         return [e.sentence.text for e in self.events if isinstance(e, fr.SentenceEvent) and e.is_final]
 
 
-async def run_stream(url: str, audio: bytes = ONE_SECOND, *, finish_first: bool, hard: float = 25) -> Outcome:
+async def run_stream(
+    peer: str | MockHandler, audio: bytes = ONE_SECOND, *, finish_first: bool, hard: float = 25
+) -> Outcome:
     """Send ``audio``, then either finish() and wait for ``async for``, or the reverse.
 
     ``finish_first=False`` proves that ``async for`` alone reaches the outcome (liveness, task
     start), without finish()'s timers doing the work; finish() is then called and must raise too.
     """
     outcome = Outcome()
-    stream = client(url).stream()
+    stream = client(peer).stream()
 
     async def iterate() -> None:
         try:
@@ -130,28 +151,23 @@ def assert_failed_with(outcome: Outcome, expected: type[fr.FunAsrError], bound: 
 
 
 async def test_server_that_never_sends_task_started_ends_the_stream() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        await read_run_task(ws)
-        async for _ in ws:  # reads (and pongs) but never starts the task
-            pass
+    async def handler(server: MockConnection) -> None:
+        await server.run_task()
+        await server.wait_closed()  # reads (and pongs) but never starts the task
 
-    async with scripted(handler) as url:
-        outcome = await run_stream(url, finish_first=False)
-    assert_failed_with(outcome, fr.TransportTimeout, retry_bound(TIMEOUTS.task_started))
+    outcome = await run_stream(handler, finish_first=False)
+    assert_failed_with(outcome, fr.TransportTimeout, retry_bound(MEMORY_TIMEOUTS.task_started))
     assert "task-started" in str(outcome.iteration_error)
 
 
 async def test_server_that_starts_the_task_then_says_nothing_ends_the_stream_at_finish() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        async for _ in ws:  # reads audio and finish-task, answers pings, sends nothing
-            pass
+    async def handler(server: MockConnection) -> None:
+        await started(server)
+        await server.wait_closed()  # reads audio and finish-task, answers pings, sends nothing
 
-    async with scripted(handler) as url:
-        outcome = await run_stream(url, finish_first=True)
+    outcome = await run_stream(handler, finish_first=True)
     # Each attempt: replay one second, then finish's wait of stop + the uncovered audio.
-    assert_failed_with(outcome, fr.TransportTimeout, retry_bound(TIMEOUTS.stop + 1.0))
+    assert_failed_with(outcome, fr.TransportTimeout, retry_bound(MEMORY_TIMEOUTS.stop + 1.0))
 
 
 async def test_server_that_stops_answering_pings_is_declared_dead_and_the_stream_ends() -> None:
@@ -181,14 +197,15 @@ async def test_server_that_stops_reading_backs_up_our_sends_and_the_stream_ends(
 # ---------------------------------------------------------------------------- garbage
 
 
-def started_then(frame: str | bytes) -> Handler:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.recv()
-        await ws.send(frame.replace("TASK", task_id) if isinstance(frame, str) else frame)
-        async for _ in ws:
-            pass
+def started_then(frame: str | bytes) -> MockHandler:
+    async def handler(server: MockConnection) -> None:
+        task_id = await started(server)
+        await server.receive()
+        if isinstance(frame, str):
+            await server.send_text(frame.replace("TASK", task_id))
+        else:
+            await server.send_bytes(frame)
+        await server.wait_closed()
 
     return handler
 
@@ -216,10 +233,9 @@ GARBAGE = {
 
 @pytest.mark.parametrize("frame", list(GARBAGE.values()), ids=list(GARBAGE))
 async def test_garbage_and_absurd_numbers_end_the_stream_with_one_typed_error(frame: str | bytes) -> None:
-    async with scripted(started_then(frame)) as url:
-        outcome = await run_stream(url, finish_first=False)
+    outcome = await run_stream(started_then(frame), finish_first=False)
     # A protocol violation is permanent: one attempt, no retry.
-    assert_failed_with(outcome, fr.RemoteProtocolError, TIMEOUTS.task_started + SLACK)
+    assert_failed_with(outcome, fr.RemoteProtocolError, MEMORY_TIMEOUTS.task_started + SLACK)
     assert outcome.iteration_error is outcome.finish_error or type(outcome.iteration_error) is type(
         outcome.finish_error
     )
@@ -229,18 +245,23 @@ async def test_garbage_and_absurd_numbers_end_the_stream_with_one_typed_error(fr
 # ---------------------------------------------------------------------------- distinct finals
 
 
-def finals_server(*sentences: tuple[str, int, int]) -> Handler:
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
-        await ws.send(event("task-started", task_id))
-        await ws.recv()
+def finals_server(*sentences: tuple[str, int, int]) -> MockHandler:
+    async def handler(server: MockConnection) -> None:
+        await started(server)
+        await server.receive()
         for text, begin, end in sentences:
-            await ws.send(result(task_id, text, final=True, begin=begin, end=end))
-        async for frame in ws:
-            if isinstance(frame, str) and json.loads(frame)["header"]["action"] == "finish-task":
-                await ws.send(event("task-finished", task_id, {"output": {}, "usage": None}))
+            await server.result(text, final=True, begin_time=begin, end_time=end)
+        await finish_when_asked(server)
 
     return handler
+
+
+async def finish_when_asked(server: MockConnection) -> None:
+    """Read until finish-task, answer task-finished, then stay until the client leaves."""
+    while not isinstance(await server.receive(), FinishTask):
+        pass
+    await server.finish_task()
+    await server.wait_closed()
 
 
 @pytest.mark.parametrize(
@@ -256,8 +277,7 @@ def finals_server(*sentences: tuple[str, int, int]) -> Handler:
 async def test_distinct_finals_sharing_or_reversing_times_are_all_delivered(
     sentences: tuple[tuple[str, int, int], ...],
 ) -> None:
-    async with scripted(finals_server(*sentences)) as url:
-        outcome = await run_stream(url, finish_first=True)
+    outcome = await run_stream(finals_server(*sentences), finish_first=True)
     assert outcome.iteration_error is None and outcome.finish_error is None, outcome
     assert outcome.finals == ["alpha", "beta"]
 
@@ -267,40 +287,36 @@ async def test_a_final_after_a_replay_that_shares_the_last_end_time_is_delivered
     task's first final, beta (0-0 ms of the task), also ends at 500 ms of the stream."""
     attempts: list[int] = []
 
-    async def handler(ws: ServerConnection) -> None:
-        task_id = (await read_run_task(ws))["header"]["task_id"]
+    async def handler(server: MockConnection) -> None:
+        await started(server)
         attempts.append(1)  # counted on run-task: a standby connection is not an attempt
-        await ws.send(event("task-started", task_id))
-        await ws.recv()
+        await server.receive()
         if len(attempts) == 1:
-            await ws.send(result(task_id, "alpha", final=True, begin=0, end=500))
+            await server.result("alpha", final=True, begin_time=0, end_time=500)
             await asyncio.sleep(0.2)
-            await ws.close(1011, "engine restarted")
+            await server.close(1011, "engine restarted")
             return
-        await ws.send(result(task_id, "beta", final=True, begin=0, end=0))
-        async for frame in ws:
-            if isinstance(frame, str) and json.loads(frame)["header"]["action"] == "finish-task":
-                await ws.send(event("task-finished", task_id, {"output": {}, "usage": None}))
+        await server.result("beta", final=True, begin_time=0, end_time=0)
+        await finish_when_asked(server)
 
-    async with scripted(handler) as url:
-        resilience = dataclasses.replace(RESILIENCE, standby=False)
-        stream = fr.Client(url=url, timeouts=TIMEOUTS, resilience=resilience).stream()
-        events: list[fr.StreamEvent] = []
-        reconnected = asyncio.Event()
+    resilience = dataclasses.replace(RESILIENCE, standby=False)
+    stream = fr.Client(transport=MockTransport(handler), timeouts=MEMORY_TIMEOUTS, resilience=resilience).stream()
+    events: list[fr.StreamEvent] = []
+    reconnected = asyncio.Event()
 
-        async def iterate() -> None:
-            async for item in stream:
-                events.append(item)
-                if isinstance(item, fr.Reconnected):
-                    reconnected.set()
+    async def iterate() -> None:
+        async for item in stream:
+            events.append(item)
+            if isinstance(item, fr.Reconnected):
+                reconnected.set()
 
-        reader = asyncio.create_task(iterate())
-        await stream.send_audio(ONE_SECOND)
-        async with asyncio.timeout(scaled(20)):
-            await reconnected.wait()
-            await stream.finish()
-            await reader
-        await stream.aclose()
+    reader = asyncio.create_task(iterate())
+    await stream.send_audio(ONE_SECOND)
+    async with asyncio.timeout(scaled(20)):
+        await reconnected.wait()
+        await stream.finish()
+        await reader
+    await stream.aclose()
     finals = [e.sentence.text for e in events if isinstance(e, fr.SentenceEvent) and e.is_final]
     assert finals == ["alpha", "beta"]
 

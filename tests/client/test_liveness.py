@@ -15,6 +15,7 @@ from typing import Any
 
 import funasr_realtime as fr
 from funasr_realtime.client._liveness import Liveness
+from funasr_realtime.client._transport import WebSocketTransport
 from funasr_realtime.client.connection import Connection
 from funasr_realtime.server.thread import ServerThread
 from funasr_realtime.testing import FaultProxy
@@ -72,7 +73,7 @@ class Clock:
 
 def watchdog() -> tuple[Liveness, FakeSocket, Clock, list[fr.FunAsrError]]:
     ws, clock, deaths = FakeSocket(), Clock(), []
-    liveness = Liveness(ws, TIMEOUTS, clock, deaths.append)  # type: ignore[arg-type]
+    liveness = Liveness(WebSocketTransport(ws), TIMEOUTS, clock, deaths.append)  # type: ignore[arg-type]
     return liveness, ws, clock, deaths
 
 

@@ -1,4 +1,6 @@
-"""The asyncio client against the real local server, with real speech."""
+"""The asyncio client with real speech: against the real local server on loopback (the whole
+path, the wire included), and in memory for the stream's logic (rotation, ordering, params,
+prewarm, close), where the local server's recognition runs behind a MockTransport."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 
 import funasr_realtime as fr
 from funasr_realtime.server.thread import ServerThread
+from tests.client.scripted import mock_client
 from tests.conftest import chunks, load_speech
 
 
@@ -54,12 +57,12 @@ async def test_partials_then_final_with_exact_text(grammar_server: ServerThread)
     assert stream.billed_seconds == 3
 
 
-async def test_finalize_rotates_tasks_without_losing_audio(grammar_server: ServerThread) -> None:
+async def test_finalize_rotates_tasks_without_losing_audio() -> None:
     """Finalize in every pause of the long recording: each sentence comes from its own task,
     on one stream timeline, and every byte of audio reached a task."""
     speech = load_speech("long")
     spans = [(300, 2188), (3688, 5867), (7367, 9559), (11059, 13095), (14595, 16526), (18026, 20018)]
-    client = fr.Client(url=grammar_server.url)
+    client = mock_client()
     async with client.stream(max_sentence_silence=6000) as stream:
         reader = asyncio.create_task(collect(stream))
         position_ms = 0
@@ -86,11 +89,11 @@ async def test_finalize_rotates_tasks_without_losing_audio(grammar_server: Serve
     assert len({m.task_id for m in completed}) == 6, "a fresh task id per task"
 
 
-async def test_events_keep_task_order_while_audio_arrives_during_drain(grammar_server: ServerThread) -> None:
+async def test_events_keep_task_order_while_audio_arrives_during_drain() -> None:
     """Audio sent right after finalize is buffered while the old task drains: the old final
     still comes before anything of the new task."""
     first, second = load_speech("s2"), load_speech("s5")
-    async with fr.Client(url=grammar_server.url).stream() as stream:
+    async with mock_client().stream() as stream:
         reader = asyncio.create_task(collect(stream))
         await stream_pcm(stream, first.pcm)
         await stream.finalize()
@@ -138,16 +141,16 @@ def word_error_rate(reference: list[str], hypothesis: list[str]) -> float:
     return previous[-1] / len(reference)
 
 
-async def test_prewarm_opens_the_connection_before_audio(grammar_server: ServerThread) -> None:
-    stream = fr.Client(url=grammar_server.url).stream()
+async def test_prewarm_opens_the_connection_before_audio() -> None:
+    stream = mock_client().stream()
     await stream.connect()
     assert stream.connections and all(c.alive for c in stream.connections)
     await stream.aclose()
 
 
-async def test_update_params_applies_to_the_next_task(grammar_server: ServerThread) -> None:
+async def test_update_params_applies_to_the_next_task() -> None:
     speech = load_speech("s4")
-    async with fr.Client(url=grammar_server.url).stream() as stream:
+    async with mock_client().stream() as stream:
         reader = asyncio.create_task(collect(stream))
         await stream_pcm(stream, speech.pcm)
         stream.update_params(max_sentence_silence=500, language_hints=["en"])
@@ -163,9 +166,9 @@ async def test_update_params_applies_to_the_next_task(grammar_server: ServerThre
         stream.update_params(max_sentence_silence=10)
 
 
-async def test_aclose_ends_iteration_without_results(grammar_server: ServerThread) -> None:
+async def test_aclose_ends_iteration_without_results() -> None:
     speech = load_speech("s1")
-    stream = fr.Client(url=grammar_server.url).stream()
+    stream = mock_client().stream()
     await stream.connect()
     await stream_pcm(stream, speech.pcm[: len(speech.pcm) // 2])
     reader = asyncio.create_task(collect(stream))

@@ -15,26 +15,19 @@ for being fast. :class:`Liveness` judges by evidence instead:
 * a task that has been sent audio for ``results`` seconds without one message back is
   stalled (only when heartbeats were asked for: otherwise silence legitimately gets none).
 
-It reads two transport facts: the userspace write buffer and, on Linux, the kernel's
-unsent bytes (``TIOCOUTQ``).
+It reads the connection only through its :class:`~.transport.Transport`: whether it is open,
+its write backlog (for a socket: the userspace buffer plus, on Linux, the kernel's unsent
+bytes) and whether a ping was answered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import struct
-import sys
 from collections.abc import Callable
-from typing import Any
-
-from websockets.asyncio.client import ClientConnection
-from websockets.protocol import State as WsState
 
 from ..protocol import FunAsrError, TransportTimeout
 from .config import Timeouts
+from .transport import Transport
 
 __all__ = ["Liveness"]
 
@@ -49,9 +42,9 @@ class Liveness:
     """The watchdog of one connection. ``run()`` in a task; it calls ``on_dead`` once."""
 
     def __init__(
-        self, ws: ClientConnection, timeouts: Timeouts, clock: Clock, on_dead: Callable[[FunAsrError], None]
+        self, transport: Transport, timeouts: Timeouts, clock: Clock, on_dead: Callable[[FunAsrError], None]
     ) -> None:
-        self._ws = ws
+        self._transport = transport
         self._timeouts = timeouts
         self._clock = clock
         self._on_dead = on_dead
@@ -84,7 +77,7 @@ class Liveness:
         if interval is None or timeout is None:
             return
         tick = max(0.02, min(interval, timeout) / 5)
-        while self._ws.protocol.state is WsState.OPEN:
+        while self._transport.is_open:
             await asyncio.sleep(tick)
             error = self._check(interval, timeout)
             if error is not None:
@@ -101,13 +94,13 @@ class Liveness:
             if now - self.last_received >= interval:
                 self._ping = self._send_ping(now)
             return None
-        if self.last_received > ping.sent_at or ping.answered(self._ws):
+        if self.last_received > ping.sent_at or ping.answered():
             self.last_received = max(self.last_received, ping.sent_at)
             self._ping = None
             return None
         if now - ping.window_start < timeout:
             return None
-        backlog = self._backlog()
+        backlog = self._transport.backlog()
         drained = (self._written - ping.written) - (backlog - ping.backlog)
         if ping.ahead > _SMALL_BACKLOG_BYTES and ping.drained < ping.ahead and drained > ping.drained:
             # The bytes ahead of the ping are still leaving: the ping is late, not lost.
@@ -117,59 +110,18 @@ class Liveness:
 
     def _send_ping(self, now: float) -> _Ping:
         """Write a ping behind the queued audio, without waiting for the socket to drain."""
-        ws = self._ws
-        payload = os.urandom(4)
-        backlog = self._backlog()
-        with contextlib.suppress(Exception):  # a failed write is the reader's to report
-            _pending_pings(ws)[payload] = (asyncio.get_running_loop().create_future(), now)
-            ws.protocol.send_ping(payload)
-            ws.send_data()
-        return _Ping(payload, now, self._written, backlog)
-
-    def _backlog(self) -> int:
-        """Bytes written but not yet sent: the transport's buffer plus the kernel's."""
-        transport = self._ws.transport
-        if transport is None or transport.is_closing():
-            return 0
-        return transport.get_write_buffer_size() + _kernel_unsent(transport.get_extra_info("socket"))
+        backlog = self._transport.backlog()
+        return _Ping(self._transport.ping(), now, self._written, backlog)
 
 
 class _Ping:
     """An outstanding ping and the outgoing backlog it was queued behind."""
 
-    __slots__ = ("ahead", "backlog", "drained", "payload", "sent_at", "window_start", "written")
+    __slots__ = ("ahead", "answered", "backlog", "drained", "sent_at", "window_start", "written")
 
-    def __init__(self, payload: bytes, sent_at: float, written: int, backlog: int) -> None:
-        self.payload = payload
+    def __init__(self, answered: Callable[[], bool], sent_at: float, written: int, backlog: int) -> None:
+        self.answered = answered
         self.sent_at = self.window_start = sent_at
         self.written = written
         self.backlog = self.ahead = backlog
         self.drained = 0
-
-    def answered(self, ws: ClientConnection) -> bool:
-        return self.payload not in _pending_pings(ws)
-
-
-def _pending_pings(ws: ClientConnection) -> dict[bytes, Any]:
-    # websockets keeps the pings waiting for a pong in this dict (``pong_waiters`` before
-    # 15.0); a pong removes its ping and every earlier one. The range is pinned and
-    # tests/client/test_liveness.py checks this on every upgrade.
-    pending = getattr(ws, "pending_pings", None)
-    if pending is None:
-        pending = ws.pong_waiters  # type: ignore[attr-defined,unused-ignore]
-    assert isinstance(pending, dict)
-    return pending
-
-
-def _kernel_unsent(sock: socket.socket | None) -> int:
-    """Bytes in the kernel's send queue not yet acknowledged by the peer (Linux), else 0."""
-    if sock is None or not sys.platform.startswith("linux"):
-        return 0
-    import fcntl
-    import termios
-
-    try:
-        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-    except OSError:
-        return 0
-    return int(struct.unpack("i", raw)[0])

@@ -1,27 +1,37 @@
-"""The boundary with the ``websockets`` library: opening sockets and translating its errors.
+"""The boundary with the ``websockets`` library: :class:`WebSocketTransport` and its errors.
 
-Every exception ``websockets`` or the OS raises is turned into the funasr-realtime error
-tree here and nowhere else (:func:`translated`), most specific first, with ``from exc`` so
-the cause stays inspectable. Text the peer chose (a reason phrase, a close reason, a header
-it sent) goes through :func:`~funasr_realtime._redact.redact` first, and when the cause's
-own text carried a secret the cause is not chained (a printed traceback would show it).
-Handshake and frame logging is redacted too (see ``_redact``).
+:class:`WebSocketTransport` is the default :class:`~.transport.Transport`: the only code of
+the client that holds a websockets connection or a socket. Every exception ``websockets``
+or the OS raises is turned into the funasr-realtime error tree here and nowhere else
+(:func:`translate`), most specific first, with the cause chained so it stays inspectable.
+Text the peer chose (a reason phrase, a close reason, a header it sent) goes through
+:func:`~funasr_realtime._redact.redact` first, and when the cause's own text carried a
+secret the cause is not chained (a printed traceback would show it). Handshake and frame
+logging is redacted too (see ``_redact``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import socket
 import ssl
-from collections.abc import Iterator
+import struct
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.protocol import State as WsState
 
-from .. import __version__
 from .._redact import redact, redacted_logger
+from .._version import __version__
 from ..protocol import (
     ConfigurationError,
     ConnectError,
@@ -32,7 +42,9 @@ from ..protocol import (
 )
 from .config import ClientConfig
 
-__all__ = ["WIRE_LOGGER", "carries_secret", "closed_error", "open_websocket", "translated"]
+__all__ = ["WIRE_LOGGER", "WebSocketTransport", "carries_secret", "closed_error", "translate", "translated"]
+
+logger = logging.getLogger(__name__)
 
 #: The logger handed to websockets: frames and handshakes at DEBUG, key redacted.
 WIRE_LOGGER = redacted_logger("funasr_realtime.wire")
@@ -41,8 +53,101 @@ WIRE_LOGGER = redacted_logger("funasr_realtime.wire")
 _MAX_MESSAGE_BYTES = 1 << 20
 
 
-async def open_websocket(config: ClientConfig) -> ClientConnection:
-    """Open the WebSocket to ``config.url`` (bounded by ``timeouts.connect``)."""
+# A write backlog above this may make websockets' send() wait for a drain. It is half of
+# websockets' write limit (32 KiB), so one more frame (at most 16 kB) written below it can
+# never wait: that is what lets the connection's hot path skip the send timeout.
+_CONGESTED_BYTES = 16 * 1024
+
+
+class WebSocketTransport:
+    """A :class:`~.transport.Transport` over a websockets client connection.
+
+    ``WebSocketTransport`` itself is the default :class:`~.transport.TransportFactory`:
+    :meth:`open` connects to ``config.url``.
+    """
+
+    __slots__ = ("_ws",)
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    @classmethod
+    async def open(cls, config: ClientConfig) -> WebSocketTransport:
+        """Open the WebSocket to ``config.url`` (bounded by ``timeouts.connect``)."""
+        return cls(await _connect(config))
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws.protocol.state is WsState.OPEN
+
+    @property
+    def congested(self) -> bool:
+        transport = self._ws.transport
+        return transport is None or transport.get_write_buffer_size() > _CONGESTED_BYTES
+
+    def backlog(self) -> int:
+        transport = self._ws.transport
+        if transport is None or transport.is_closing():
+            return 0
+        return transport.get_write_buffer_size() + _kernel_unsent(transport.get_extra_info("socket"))
+
+    async def send(self, frame: str | bytes) -> None:
+        try:
+            await self._ws.send(frame)
+        except Exception as exc:
+            error = translate(exc, "send")
+            if error is exc:
+                raise
+            raise error from error.__cause__
+
+    def try_send(self, frame: bytes) -> bool:
+        ws = self._ws
+        if ws.protocol.state is not WsState.OPEN or self.congested:
+            return False
+        # This is websockets' own send() for bytes minus its coroutine and context manager
+        # (about half of a frame's CPU): frame it in the sans-I/O protocol, write it out.
+        # send() would then await a drain, which cannot wait below the write limit.
+        # send_data() is public but undocumented: the websockets range is pinned and
+        # tests/client/test_connection_write.py checks this path on every upgrade.
+        try:
+            ws.protocol.send_binary(frame)
+            ws.send_data()
+        except Exception as exc:
+            # What websockets' send() would do: terminate the connection. The reader then
+            # reports the close, the task fails, and the stream replays this audio.
+            logger.warning("closing the connection after a failed write: %r", exc)
+            ws.transport.abort()
+        return True
+
+    async def recv(self) -> str | bytes:
+        try:
+            return await self._ws.recv()
+        except WsConnectionClosed as exc:
+            # websockets' own message repeats the unredacted reason: never chain it then.
+            raise closed_error(exc) from (None if carries_secret(exc) else exc)
+
+    def ping(self) -> Callable[[], bool]:
+        ws = self._ws
+        payload = os.urandom(4)
+        with contextlib.suppress(Exception):  # a failed write is the reader's to report
+            loop = asyncio.get_running_loop()
+            _pending_pings(ws)[payload] = (loop.create_future(), loop.time())
+            ws.protocol.send_ping(payload)
+            ws.send_data()
+        # A pong removes its ping and every earlier one; a close removes them all.
+        return lambda: payload not in _pending_pings(ws)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        with contextlib.suppress(Exception):
+            await self._ws.close(code, reason)
+
+    def abort(self) -> None:
+        transport = self._ws.transport
+        if transport is not None:
+            transport.abort()
+
+
+async def _connect(config: ClientConfig) -> ClientConnection:
     timeouts = config.timeouts
     with translated("connect", timeouts.connect):
         return await websockets.connect(
@@ -60,6 +165,31 @@ async def open_websocket(config: ClientConfig) -> ClientConnection:
             max_size=_MAX_MESSAGE_BYTES,
             logger=WIRE_LOGGER,
         )
+
+
+def _pending_pings(ws: ClientConnection) -> dict[bytes, Any]:
+    # websockets keeps the pings waiting for a pong in this dict (``pong_waiters`` before
+    # 15.0); a pong removes its ping and every earlier one. The range is pinned and
+    # tests/client/test_liveness.py checks this on every upgrade.
+    pending = getattr(ws, "pending_pings", None)
+    if pending is None:
+        pending = ws.pong_waiters  # type: ignore[attr-defined,unused-ignore]
+    assert isinstance(pending, dict)
+    return pending
+
+
+def _kernel_unsent(sock: socket.socket | None) -> int:
+    """Bytes in the kernel's send queue not yet acknowledged by the peer (Linux), else 0."""
+    if sock is None or not sys.platform.startswith("linux"):
+        return 0
+    import fcntl
+    import termios
+
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
 
 
 def closed_error(exc: WsConnectionClosed) -> ConnectionClosed:
@@ -92,26 +222,48 @@ def translated(operation: str, timeout: float) -> Iterator[None]:
     """Translate websockets / OS errors raised inside the block into our error tree."""
     try:
         yield
-    except TransportError:
-        raise
-    except InvalidStatus as exc:
-        _raise(HandshakeRejected(exc.response.status_code, redact(exc.response.reason_phrase)), exc)
-    except InvalidURI as exc:
-        _raise(ConfigurationError(f"invalid WebSocket URL: {redact(exc.uri)!r}"), exc)
-    except WsConnectionClosed as exc:
-        _raise(closed_error(exc), exc)
-    except InvalidHandshake as exc:
-        _raise(ConnectError(f"WebSocket handshake failed: {redact(str(exc))}"), exc)
-    except TimeoutError as exc:
-        raise TransportTimeout(operation, timeout) from exc
-    except ssl.SSLError as exc:
-        _raise(ConnectError(f"TLS error: {redact(str(exc.reason or exc))}"), exc)
-    except OSError as exc:
-        _raise(ConnectError(f"cannot connect: {redact(str(exc.strerror or exc))}"), exc)
+    except Exception as exc:
+        error = translate(exc, operation, timeout)
+        if error is exc:
+            raise
+        raise error from error.__cause__
 
 
-def _raise(error: Exception, cause: BaseException) -> NoReturn:
-    """Raise ``error`` from ``cause``, unless the cause's text would reveal a secret."""
-    if carries_secret(cause):
-        raise error from None
-    raise error from cause
+def translate(exc: Exception, operation: str, timeout: float | None = None) -> Exception:
+    """Our error for ``exc`` (websockets' or the OS's), or ``exc`` itself when it is neither.
+
+    The result's ``__cause__`` is ``exc``, unless the text of ``exc`` would reveal a secret;
+    raise it ``from error.__cause__``. A :class:`TimeoutError` becomes
+    :class:`TransportTimeout` for ``operation`` when ``timeout`` is given.
+    """
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        if timeout is None:
+            return exc
+        error: Exception = TransportTimeout(operation, timeout)
+        error.__cause__ = exc
+        return error
+    error = _translation(exc)
+    if error is not exc:
+        error.__cause__ = None if carries_secret(exc) else exc
+    return error
+
+
+def _translation(exc: Exception) -> Exception:
+    for kind, build in _TRANSLATIONS:
+        if isinstance(exc, kind):
+            return build(exc)
+    return exc
+
+
+# Checked in order, most specific first (an InvalidStatus is an InvalidHandshake, an
+# SSLError an OSError).
+_TRANSLATIONS: tuple[tuple[type[Any], Callable[[Any], Exception]], ...] = (
+    (InvalidStatus, lambda e: HandshakeRejected(e.response.status_code, redact(e.response.reason_phrase))),
+    (InvalidURI, lambda e: ConfigurationError(f"invalid WebSocket URL: {redact(e.uri)!r}")),
+    (WsConnectionClosed, closed_error),
+    (InvalidHandshake, lambda e: ConnectError(f"WebSocket handshake failed: {redact(str(e))}")),
+    (ssl.SSLError, lambda e: ConnectError(f"TLS error: {redact(str(e.reason or e))}")),
+    (OSError, lambda e: ConnectError(f"cannot connect: {redact(str(e.strerror or e))}")),
+)

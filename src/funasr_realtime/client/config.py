@@ -11,14 +11,18 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from .. import __version__
 from .._hosts import is_loopback
 from .._redact import register_secret
+from .._version import __version__
 from ..protocol import ENDPOINTS, ConfigurationError, Region, region_of_url, workspace_url
+
+if TYPE_CHECKING:
+    from .transport import TransportFactory
 
 __all__ = ["ClientConfig", "Resilience", "Timeouts"]
 
@@ -100,7 +104,11 @@ class Resilience:
 
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
-    """A resolved connection target. Build it with :meth:`resolve`."""
+    """A resolved connection target. Build it with :meth:`resolve`.
+
+    ``transport`` opens the connections (see :mod:`.transport`); None is a WebSocket to
+    ``url``.
+    """
 
     url: str
     api_key: SecretStr | None = None
@@ -109,6 +117,7 @@ class ClientConfig:
     data_inspection: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    transport: TransportFactory | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # From now on this key is scrubbed from every log record and error text, including
@@ -127,6 +136,7 @@ class ClientConfig:
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         allow_insecure: bool = False,
+        transport: TransportFactory | None = None,
     ) -> ClientConfig:
         """Resolve the endpoint and key from arguments, then the environment, then defaults.
 
@@ -137,6 +147,9 @@ class ClientConfig:
 
         Plain ``ws://`` is accepted for loopback hosts, or anywhere with ``allow_insecure=True``
         (logged as a warning): audio and the key would cross the network unencrypted.
+
+        A custom ``transport`` decides what it needs, so no key is required with one (the
+        in-memory :class:`~funasr_realtime.testing.MockTransport` needs none).
         """
         wanted_region = Region(region) if region is not None else None
         resolved_url = url or os.environ.get(ENV_URL) or _default_url(wanted_region, workspace)
@@ -148,7 +161,7 @@ class ClientConfig:
             )
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         secret = key if isinstance(key, SecretStr) else (SecretStr(key) if key else None)
-        if secret is None and actual_region is not None:
+        if secret is None and actual_region is not None and transport is None:
             raise ConfigurationError(f"no API key: pass api_key= or set ${ENV_API_KEY}")
         return cls(
             url=resolved_url,
@@ -158,6 +171,7 @@ class ClientConfig:
             data_inspection=data_inspection,
             headers=dict(headers or {}),
             timeouts=timeouts or Timeouts(),
+            transport=transport,
         )
 
     def handshake_headers(self) -> dict[str, str]:

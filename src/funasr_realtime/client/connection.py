@@ -1,9 +1,11 @@
 """asyncio driver of one connection and its tasks.
 
-A :class:`Connection` owns one WebSocket and one reader task that feeds every frame to the
-sans-I/O :class:`~funasr_realtime.protocol.ClientProtocol` and hands the resulting events
-to the current :class:`Task`. Results are therefore delivered as they arrive, whatever the
+A :class:`Connection` owns one :class:`~.transport.Transport` (a WebSocket by default) and
+one reader task that feeds every frame to the sans-I/O
+:class:`~funasr_realtime.protocol.ClientProtocol` and hands the resulting events to the
+current :class:`Task`, whose listener gets each result as it arrives, whatever the
 application is doing with its audio (the official SDK only reads while audio is fed).
+The connection never touches a socket: it only calls its transport.
 
 One connection carries one task at a time and can be reused for the next task after
 ``task-finished``; after ``task-failed``, a protocol violation or a close it is dead.
@@ -15,13 +17,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed as WsConnectionClosed
-from websockets.protocol import State as WsState
 
 from .._redact import redact_error
 from ..protocol import (
@@ -38,24 +36,21 @@ from ..protocol import (
     TaskFailedError,
     TaskFinished,
     TaskStarted,
+    TransportError,
     TransportTimeout,
 )
 from ._liveness import Liveness
-from ._transport import carries_secret, closed_error, open_websocket, translated
+from ._transport import WebSocketTransport
 from .config import ClientConfig
+from .transport import Transport, TransportFactory
 
 __all__ = ["Connection", "Task", "TaskMetrics"]
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+#: Receives each result of a task, from the connection's reader, as soon as it is decoded.
 Listener = Callable[["Task", ResultGenerated], None]
-
-# Half a second of 16 kHz audio waiting in the socket buffer: stop sending inline and let
-# the stream's feeder absorb the backlog, so the caller is never blocked by a stalled peer.
-# It is below websockets' write limit (32 KiB), so an inline send that starts below it can
-# never wait for a drain: that is what lets the fast path in send_frames skip the timeout.
-_CONGESTED_BYTES = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -79,19 +74,13 @@ class TaskMetrics:
     billed_seconds: int | None = None
 
 
-class _End:
-    """Marks the end of a task's events."""
-
-
-_END = _End()
-
-
 class Task:
     """One recognition task: audio in, sentences out (times relative to the task's audio).
 
-    Created by :meth:`Connection.start_task`. Iterate :meth:`results` to receive partial
-    and final sentences with their usage; it ends after ``task-finished`` or raises the
-    task's error.
+    Created by :meth:`Connection.start_task`. Its results (partial and final sentences with
+    their usage, heartbeats dropped) go to the task's listener, in arrival order, as the
+    reader decodes them; :meth:`wait` and :meth:`wait_done` tell when the task is over and
+    :attr:`error` how it failed.
     """
 
     def __init__(
@@ -101,15 +90,12 @@ class Task:
         self.task_id = task_id
         self.metrics = TaskMetrics(task_id=task_id, offset_ms=offset_ms)
         self._clock = clock
-        # When set, results go to this callback (from the reader) instead of results(), and
-        # there is no queue at all (a stream starts a task per utterance: fewer objects).
+        # Called on the reader with no queue in between: a result reaches the listener the
+        # moment it is decoded, and a stream (a task per utterance) allocates nothing more.
         self._listener = listener
         #: Called by the reader after every message of this task, heartbeats included
         #: (progress for pacing and for the wait after finish-task).
         self.on_activity: Callable[[], None] | None = None
-        self._queue: asyncio.Queue[ResultGenerated | _End | FunAsrError] | None = (
-            asyncio.Queue() if listener is None else None
-        )
         self._started = asyncio.Event()
         self._done = asyncio.Event()
         self._error: FunAsrError | None = None
@@ -199,25 +185,6 @@ class Task:
         """Until the task is over in any way (unbounded: pair it with a bounded trigger)."""
         await self._done.wait()
 
-    async def results(self) -> AsyncIterator[ResultGenerated]:
-        """Partial and final results (sentence + usage) in arrival order, heartbeats dropped.
-
-        Ends at task-finished; raises the task's error on failure. Yields nothing for a task
-        started with a listener (the listener has the results).
-        """
-        if self._queue is None:
-            await self.wait_done()
-            if self._error is not None:
-                raise self._error
-            return
-        while True:
-            item = await self._queue.get()
-            if isinstance(item, _End):
-                return
-            if isinstance(item, FunAsrError):
-                raise item
-            yield item
-
     # -------------------------------------------------------------- called by the Connection
 
     async def _wait_started(self, timeout: float) -> None:
@@ -242,7 +209,6 @@ class Task:
                 self.metrics.billed_seconds = max(self.metrics.billed_seconds or 0, event.usage.duration)
             if self._t_finish is not None:
                 self.metrics.last_package_delay_ms = (self._clock() - self._t_finish) * 1000
-            self._push(_END)
             self._done.set()
         elif isinstance(event, TaskFailed):
             self._fail(TaskFailedError(event.error_code, event.error_message, event.task_id or self.task_id))
@@ -255,19 +221,12 @@ class Task:
             self.metrics.first_package_delay_ms = (self._clock() - self._t_first_audio) * 1000
         if self._listener is not None:
             self._listener(self, event)
-        else:
-            self._push(event)
-
-    def _push(self, item: ResultGenerated | _End | FunAsrError) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(item)
 
     def _abort(self) -> None:
         """End the task's events quietly (the application aborted the stream)."""
         if self._done.is_set():
             return
         self.aborted = True
-        self._push(_END)
         self._started.set()
         self._done.set()
 
@@ -276,31 +235,31 @@ class Task:
             return
         error = redact_error(error)  # a server may echo the key in what it sends
         self._error = error
-        self._push(error)
         self._started.set()
         self._done.set()
 
 
 class Connection:
-    """One WebSocket to the service, carrying one task at a time. Open with :meth:`open`."""
+    """One connection to the service, carrying one task at a time. Open with :meth:`open`."""
 
-    def __init__(self, ws: ClientConnection, config: ClientConfig, clock: Clock = time.monotonic) -> None:
+    def __init__(self, transport: Transport, config: ClientConfig, clock: Clock = time.monotonic) -> None:
         self.config = config
         self.protocol = ClientProtocol()
-        self._ws = ws
+        self._transport = transport
         self._clock = clock
         self._task: Task | None = None
         self._send_lock = asyncio.Lock()
         self._closed_error: FunAsrError | None = None
-        self.liveness = Liveness(ws, config.timeouts, clock, self._declare_dead)
+        self.liveness = Liveness(transport, config.timeouts, clock, self._declare_dead)
         self._reader = asyncio.create_task(self._read_loop(), name="funasr-realtime-reader")
         self._watchdog = asyncio.create_task(self.liveness.run(), name="funasr-realtime-liveness")
 
     @classmethod
     async def open(cls, config: ClientConfig, *, clock: Clock = time.monotonic) -> Connection:
-        """Connect (bounded by ``timeouts.connect``). Raises :class:`ConnectError` & co."""
-        ws = await open_websocket(config)
-        return cls(ws, config, clock)
+        """Connect with ``config.transport`` (default: a WebSocket to ``config.url``), bounded
+        by ``timeouts.connect``. Raises :class:`ConnectError` & co."""
+        factory: TransportFactory = config.transport or WebSocketTransport
+        return cls(await factory.open(config), config, clock)
 
     @property
     def reusable(self) -> bool:
@@ -313,17 +272,17 @@ class Connection:
 
     @property
     def congested(self) -> bool:
-        """Whether the socket's write buffer is backing up (slow or dead peer)."""
-        transport = self._ws.transport
-        return transport is None or transport.get_write_buffer_size() > _CONGESTED_BYTES
+        """Whether the transport's write buffer is backing up (slow or dead peer)."""
+        return self._transport.congested
 
     async def start_task(
         self, params: RecognitionParams, *, offset_ms: int = 0, listener: Listener | None = None
     ) -> Task:
         """Send run-task and wait (bounded by ``timeouts.task_started``) for task-started.
 
-        With ``listener``, each result is handed to it by the reader as soon as it is
-        decoded (from the first one on), and :meth:`Task.results` yields nothing.
+        Each result is handed to ``listener`` by the reader as soon as it is decoded (from
+        the first one on, which may come before this returns); without a listener the
+        results are dropped and only the task's metrics count them.
         """
         if self._closed_error is not None:
             raise self._closed_error
@@ -350,59 +309,42 @@ class Connection:
     def write_nowait(self, frame: bytes) -> bool:
         """Write one binary frame synchronously if that can neither block nor reorder frames.
 
-        Returns False, having written nothing, when the socket is closed or backed up or
+        Returns False, having written nothing, when the connection is closed or backed up or
         another send is in progress: the caller then awaits :meth:`send_frames`.
         """
-        ws = self._ws
-        if (
-            self._closed_error is not None
-            or self._send_lock.locked()
-            or ws.protocol.state is not WsState.OPEN
-            or self.congested
-        ):
+        if self._closed_error is not None or self._send_lock.locked():
             return False
-        # This is websockets' own send() for bytes minus its coroutine and context manager
-        # (about half of a frame's CPU): frame it in the sans-I/O protocol, write it out.
-        # send() would then await a drain, which cannot wait below the write limit.
-        # send_data() is public but undocumented: the websockets range is pinned and
-        # tests/client/test_connection_write.py checks this path on every upgrade.
-        try:
-            ws.protocol.send_binary(frame)
-            ws.send_data()
-        except Exception as exc:
-            # What websockets' send() would do: terminate the connection. The reader then
-            # reports the close, the task fails, and the stream replays this audio.
-            logger.warning("closing the connection after a failed write: %r", exc)
-            ws.transport.abort()
-        return True
+        return self._transport.try_send(frame)
 
     async def send_frames(self, frames: list[str] | list[bytes]) -> None:
         """Write frames in order, bounded by ``timeouts.send`` per call."""
         self.raise_if_closed()
-        if len(frames) == 1 and not self.congested and not self._send_lock.locked():
-            # The hot path (one 100 ms frame): it goes straight into a socket buffer that is
-            # below websockets' write limit, so it cannot block and needs no timeout or lock.
-            try:
-                await self._ws.send(frames[0])
-            except WsConnectionClosed as exc:
-                raise closed_error(exc) from (None if carries_secret(exc) else exc)
+        transport = self._transport
+        if len(frames) == 1 and not transport.congested and not self._send_lock.locked():
+            # The hot path (one 100 ms frame): a transport that is not congested takes one
+            # frame without waiting (its contract), so it needs no timeout or lock.
+            await transport.send(frames[0])
             return
         timeout = self.config.timeouts.send
         async with self._send_lock:
-            with translated("send", timeout):
+            try:
                 async with asyncio.timeout(timeout):
                     for frame in frames:
-                        await self._ws.send(frame)
+                        await transport.send(frame)
+            except TransportError:
+                raise
+            except TimeoutError as exc:
+                raise TransportTimeout("send", timeout) from exc
 
     async def aclose(self) -> None:
-        """Close the socket and return once the reader and the watchdog have ended.
+        """Close the connection and return once the reader and the watchdog have ended.
 
         A task still running fails with ConnectionClosed.
         """
         self._watchdog.cancel()
-        with contextlib.suppress(Exception):
-            await self._ws.close()
-        self._ws.transport.abort()  # the closing handshake is over or timed out: no lingering socket
+        with contextlib.suppress(Exception):  # a transport's close never raises; a custom one might
+            await self._transport.close()
+        self._transport.abort()  # the closing handshake is over or timed out: no lingering socket
         for job in (self._reader, self._watchdog):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
@@ -410,35 +352,32 @@ class Connection:
     async def _read_loop(self) -> None:
         try:
             while True:
-                frame = await self._ws.recv()
+                frame = await self._transport.recv()
                 self.liveness.received()
                 if not isinstance(frame, str):
                     self.protocol.receive_bytes(frame)  # always raises: the service sends no binary
                 event = self.protocol.receive_text(frame)
                 self._dispatch(event)
-        except WsConnectionClosed as exc:
-            error = closed_error(exc)
-            if carries_secret(exc):
-                error.__cause__, error.__suppress_context__ = None, True  # websockets repeats the raw reason
-            self._mark_closed(error)
+        except ConnectionClosed as exc:
+            self._mark_closed(exc)
         except RemoteProtocolError as exc:
             logger.warning("closing connection after a protocol violation by the server: %s", exc)
             self._mark_closed(exc)  # before awaiting: senders must see this error, not a state error
-            await self._ws.close(1002, "protocol error")
+            await self._transport.close(1002, "protocol error")
         except Exception as exc:
             # A bug on the result path (ours or a listener's) must end the task with a typed
             # error, never kill the reader silently and leave the stream waiting forever.
             logger.exception("internal error while handling a message from the server")
             self._mark_closed(LocalProtocolError(f"internal error while handling a server message: {exc!r}"))
-            self._ws.transport.abort()
+            self._transport.abort()
         finally:
             self._mark_closed(ConnectionClosed(None, "connection closed"))
 
     def _declare_dead(self, error: FunAsrError) -> None:
-        """The watchdog found the peer dead or stalled: fail the task and drop the socket."""
+        """The watchdog found the peer dead or stalled: fail the task and drop the connection."""
         logger.warning("dropping the connection: %s", error)
         self._mark_closed(error)
-        self._ws.transport.abort()
+        self._transport.abort()
 
     def _mark_closed(self, error: FunAsrError) -> None:
         """Record why the connection died (first reason wins) and fail the running task."""

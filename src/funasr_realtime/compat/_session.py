@@ -1,6 +1,6 @@
 """One recognition task on its own connection, driven on the compat event loop.
 
-:meth:`TaskSession.run` opens the connection, starts the task, reads every result until
+:meth:`StreamingSession.run` opens the connection, starts the task, reads every result until
 the task ends and reports to a :class:`TaskSink`: ``opened``, ``sentence`` for each result,
 then exactly one of ``completed`` or ``failed``, then ``closed``, always. ``send`` and
 ``finish`` are called concurrently by the application side; when they hit an error they
@@ -28,9 +28,9 @@ from ..client import (
     TaskCompleted,
     TaskMetrics,
 )
-from ..protocol import FunAsrError, LocalProtocolError, RecognitionParams, Sentence
+from ..protocol import FunAsrError, LocalProtocolError, RecognitionParams, ResultGenerated, Sentence
 
-__all__ = ["FileSession", "TaskSession", "TaskSink"]
+__all__ = ["FileSession", "StreamingSession", "TaskSink"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class TaskSink(Protocol):
     def closed(self) -> None: ...
 
 
-class TaskSession:
+class StreamingSession:
     """A single task: create, then ``await run()`` (on the loop) while others send and finish."""
 
     def __init__(self, config: ClientConfig, params: RecognitionParams, sink: TaskSink) -> None:
@@ -60,6 +60,7 @@ class TaskSession:
         self._task: Task | None = None
         self._error: FunAsrError | None = None
         self._finishing = False
+        self._opened = False
 
     @property
     def metrics(self) -> TaskMetrics | None:
@@ -79,7 +80,7 @@ class TaskSession:
         """Open, start, read results until the task ends; report everything to the sink."""
         try:
             await self._start()
-            self._sink.opened(self.task_id)
+            self._open_sink()
             await self._read()
         except FunAsrError as exc:
             self._sink.failed(self._error or exc, getattr(exc, "task_id", "") or self.task_id)
@@ -126,13 +127,25 @@ class TaskSession:
 
     async def _start(self) -> None:
         self._connection = await Connection.open(self._config)
-        self._task = await self._connection.start_task(self._params)
+        self._task = await self._connection.start_task(self._params, listener=self._on_result)
+
+    def _open_sink(self) -> None:
+        if not self._opened:
+            self._opened = True
+            self._sink.opened(self.task_id)
+
+    def _on_result(self, _task: Task, result: ResultGenerated) -> None:
+        """The task's listener (on the reader): each result goes to the sink as it comes."""
+        self._open_sink()  # a result may beat start_task's return: the sink hears opened first
+        usage = result.usage.model_dump() if result.usage is not None else None
+        self._sink.sentence(result.sentence, usage)  # the usage the service sent with it
 
     async def _read(self) -> None:
+        """Until the task ends: raises its error (the results went to the sink on the way)."""
         assert self._task is not None
-        async for result in self._task.results():
-            usage = result.usage.model_dump() if result.usage is not None else None
-            self._sink.sentence(result.sentence, usage)  # the usage the service sent with it
+        await self._task.wait_done()
+        if self._task.error is not None:
+            raise self._task.error
 
     def _started_task(self) -> Task:
         if self._error is not None:

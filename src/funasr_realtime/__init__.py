@@ -28,6 +28,8 @@ from .protocol import (
     ConfigurationError,
     ConnectError,
     ConnectionClosed,
+    ErrorKind,
+    FinalizeRequest,
     FunAsrError,
     HandshakeRejected,
     LocalProtocolError,
@@ -35,6 +37,7 @@ from .protocol import (
     RecognitionParams,
     Region,
     RemoteProtocolError,
+    ResumePoint,
     Sentence,
     TaskFailedError,
     TransportError,
@@ -42,9 +45,11 @@ from .protocol import (
     Usage,
     Word,
     check_compatibility,
+    classify,
     find_model,
     is_retryable,
 )
+from .text import detect_language, is_unspaced, join_texts, word_spans
 
 __all__ = [
     "AudioDropped",
@@ -54,6 +59,8 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ConnectionClosed",
+    "ErrorKind",
+    "FinalizeRequest",
     "FunAsrError",
     "HandshakeRejected",
     "LocalProtocolError",
@@ -64,6 +71,7 @@ __all__ = [
     "Region",
     "RemoteProtocolError",
     "Resilience",
+    "ResumePoint",
     "Sentence",
     "SentenceEvent",
     "StreamEvent",
@@ -77,6 +85,11 @@ __all__ = [
     "Word",
     "__version__",
     "check_compatibility",
+    "classify",
+    "detect_language",
     "find_model",
     "is_retryable",
+    "is_unspaced",
+    "join_texts",
+    "word_spans",
 ]

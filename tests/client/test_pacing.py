@@ -174,7 +174,7 @@ async def test_a_fast_producer_stays_within_the_lead_of_the_reported_position() 
         reader = asyncio.create_task(_drain(stream))
         for chunk in chunks(b"\x00\x00" * RATE * 4):
             await stream.send_audio(chunk)
-            lead_seen.append(stream._replay.end - stream._recognized)
+            lead_seen.append(stream._core.lead)
         await stream.finish()
         events = await reader
     assert not [e for e in events if isinstance(e, fr.Reconnected)]

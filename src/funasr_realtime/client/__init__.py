@@ -3,7 +3,9 @@
 from .client import Client
 from .config import ClientConfig, Resilience, Timeouts
 from .connection import Connection, Task, TaskMetrics
-from .stream import RecognitionStream, Reconnected, SentenceEvent, StreamEvent, TaskCompleted
+from .events import Reconnected, SentenceEvent, StreamEvent, TaskCompleted
+from .stream import RecognitionStream
+from .transport import Transport, TransportFactory
 
 __all__ = [
     "Client",
@@ -18,4 +20,6 @@ __all__ = [
     "TaskCompleted",
     "TaskMetrics",
     "Timeouts",
+    "Transport",
+    "TransportFactory",
 ]

@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from ..protocol import RecognitionParams, Region
+from ..protocol import RecognitionParams, Region, ResumePoint
 from .config import ClientConfig, Resilience, Timeouts
 from .connection import Clock
 from .stream import RecognitionStream
+from .transport import TransportFactory
 
 __all__ = ["Client"]
 
@@ -24,6 +25,7 @@ class Client:
         client = Client()                                   # $DASHSCOPE_API_KEY, Singapore
         client = Client(region="cn")                        # Beijing
         client = Client(url="ws://127.0.0.1:8765/api-ws/v1/inference")   # local server
+        client = Client(transport=MockTransport(handler))   # in memory, for tests
 
         async with client.stream(language_hints=["en"]) as stream:
             ...
@@ -44,6 +46,7 @@ class Client:
         allow_insecure: bool = False,
         resilience: Resilience | None = None,
         clock: Clock = time.monotonic,
+        transport: TransportFactory | None = None,
     ) -> None:
         self.config = ClientConfig.resolve(
             api_key=api_key,
@@ -54,20 +57,31 @@ class Client:
             headers=headers,
             timeouts=timeouts,
             allow_insecure=allow_insecure,
+            transport=transport,
         )
         self.resilience = resilience or Resilience()
         self._clock = clock
 
-    def stream(self, params: RecognitionParams | None = None, **options: Any) -> RecognitionStream:
+    def stream(
+        self, params: RecognitionParams | None = None, *, resume_from: ResumePoint | None = None, **options: Any
+    ) -> RecognitionStream:
         """A new stream. Pass ``params`` or the parameter keywords (``model=``, ``language_hints=``...).
 
-        Raises :class:`ConfigurationError` at once if the model cannot serve them here
-        (sample rate, language, region).
+        ``resume_from`` continues an earlier stream that failed or was closed (its
+        :meth:`~RecognitionStream.resume_point`): this stream's timeline starts at the
+        point's offset and its audio is sent first, so sentence times continue the old ones
+        and no word that no final covered is lost. Raises :class:`ConfigurationError` at once
+        if the model cannot serve the parameters here (sample rate, language, region), and
+        :class:`LocalProtocolError` if the point's sample rate is not the stream's.
         """
         if params is not None and options:
             raise TypeError("pass either params or parameter keywords, not both")
         return RecognitionStream(
-            self.config, params or RecognitionParams(**options), resilience=self.resilience, clock=self._clock
+            self.config,
+            params or RecognitionParams(**options),
+            resilience=self.resilience,
+            clock=self._clock,
+            resume_from=resume_from,
         )
 
     def __repr__(self) -> str:

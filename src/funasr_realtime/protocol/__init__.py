@@ -1,10 +1,14 @@
 """Sans-I/O core of the DashScope real-time ASR protocol.
 
 Messages, parameters and the model capability table, the client and server state machines,
-the error tree and the retry policy. Nothing here performs I/O: no asyncio, sockets,
-threads, clock or environment (``tests/protocol/test_layering.py`` enforces it).
+the error tree and the retry policy, and the stream core: the segments of a stream, what to
+replay, the retry budget, pacing and idle finish (``stream.py``, ``segments.py``,
+``budget.py``). Nothing here performs I/O: no asyncio, sockets, threads, clock or
+environment (``tests/protocol/test_layering.py`` enforces it).
 """
 
+from .budget import RetryBudget, RetryPolicy
+from .classify import ErrorKind, classify
 from .client import MAX_AUDIO_FRAME_BYTES, ClientProtocol
 from .errors import (
     AudioDropped,
@@ -40,8 +44,10 @@ from .models import ENDPOINTS, MODELS, ModelSpec, Region, find_model, region_of_
 from .params import AUDIO_FORMATS, AudioFormat, RecognitionParams, check_compatibility
 from .replay import ReplayBuffer
 from .retry import PERMANENT_ERROR_CODES, backoff, is_retryable
+from .segments import SEGMENT_TRANSITIONS, CloseReason, Segment, SegmentState, SegmentTrigger
 from .server import ServerProtocol
 from .states import ClientState, ServerState
+from .stream import FinalizeRequest, Restart, ResumePoint, StreamCore, TaskEnd, wire_params
 from .timeline import Timeline
 
 __all__ = [
@@ -50,15 +56,19 @@ __all__ = [
     "MAX_AUDIO_FRAME_BYTES",
     "MODELS",
     "PERMANENT_ERROR_CODES",
+    "SEGMENT_TRANSITIONS",
     "AudioDropped",
     "AudioError",
     "AudioFormat",
     "ClientProtocol",
     "ClientState",
+    "CloseReason",
     "ConfigurationError",
     "ConnectError",
     "ConnectionClosed",
     "ContinueTask",
+    "ErrorKind",
+    "FinalizeRequest",
     "FinishTask",
     "FunAsrError",
     "HandshakeRejected",
@@ -69,12 +79,21 @@ __all__ = [
     "Region",
     "RemoteProtocolError",
     "ReplayBuffer",
+    "Restart",
     "ResultGenerated",
+    "ResumePoint",
+    "RetryBudget",
+    "RetryPolicy",
     "RunTask",
+    "Segment",
+    "SegmentState",
+    "SegmentTrigger",
     "Sentence",
     "ServerEvent",
     "ServerProtocol",
     "ServerState",
+    "StreamCore",
+    "TaskEnd",
     "TaskFailed",
     "TaskFailedError",
     "TaskFinished",
@@ -86,10 +105,12 @@ __all__ = [
     "Word",
     "backoff",
     "check_compatibility",
+    "classify",
     "decode_client_message",
     "decode_server_event",
     "find_model",
     "is_retryable",
     "region_of_url",
+    "wire_params",
     "workspace_url",
 ]

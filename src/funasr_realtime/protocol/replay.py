@@ -1,7 +1,9 @@
 """The replay buffer: audio not yet covered by a final sentence, addressed by stream position.
 
-After a transient failure the client replays this audio into a new task, so nothing the
-user said between the last final and the failure is lost. The buffer is bounded: when it
+After a transient failure the stream replays this audio into a new task, so nothing the
+user said between the last final and the failure is lost; a stream that failed for good
+hands it to the next stream instead (:meth:`~.stream.StreamCore.resume_point`). The
+:class:`~.stream.StreamCore` owns the buffer and decides what to release. The buffer is bounded: when it
 is full the oldest audio goes, and a later :meth:`ReplayBuffer.read` that needs it reports
 how many bytes were dropped instead of pretending they were sent.
 

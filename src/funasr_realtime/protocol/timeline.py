@@ -4,7 +4,8 @@ The service reports times in milliseconds from the start of each *task's* audio.
 that rotates tasks (finalize) or reconnects (replay) needs one clock: the position of every
 byte of audio in the whole stream. :class:`Timeline` converts between those byte positions
 and milliseconds, so a task's offset is the stream time of its first byte and
-``task ms + task offset`` is stream ms. (The stream's replay buffer holds the positions.)
+``task ms + task offset`` is stream ms. (The stream's replay buffer holds the positions; a
+resumed stream's timeline starts at the offset of the audio it took over.)
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ typecheck: $(STAMP)
 
 # The coverage floor: funasr_realtime's line coverage over the whole suite must not fall below
 # it. Set at what the suite reaches and never lowered; raise it when the suite does better.
-COVERAGE_FLOOR := 0
+COVERAGE_FLOOR := 94
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q --cov --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)

@@ -59,6 +59,14 @@ def finals(events: list[fr.StreamEvent]) -> list[str]:
     return [e.sentence.text for e in events if isinstance(e, fr.SentenceEvent) and e.is_final]
 
 
+async def start_then_stop_reading(server: MockConnection) -> None:
+    """A peer that starts the task, then never reads again."""
+    await server.run_task()
+    await server.start_task()
+    server.stop_reading()
+    await server.wait_closed()
+
+
 async def open_connection(mock: MockTransport, timeouts: fr.Timeouts = FAST) -> Connection:
     return await Connection.open(ClientConfig.resolve(transport=mock, timeouts=timeouts))
 
@@ -193,13 +201,7 @@ async def test_a_handler_that_raises_is_kept_and_closes_with_1011(caplog: pytest
 async def test_a_server_that_stops_reading_congests_the_client_and_leaves_its_pings_unanswered() -> None:
     timeouts = fr.Timeouts(connect=1, task_started=1, send=0.5, ping_interval=0.1, ping_timeout=0.1)
 
-    async def stalls(server: MockConnection) -> None:
-        await server.run_task()
-        await server.start_task()
-        server.stop_reading()
-        await server.wait_closed()
-
-    async with MockTransport(stalls) as mock:
+    async with MockTransport(start_then_stop_reading) as mock:
         connection = await open_connection(mock, timeouts)
         task = await connection.start_task(RecognitionParams())
         accepted = 0
@@ -230,13 +232,7 @@ async def test_resumed_reading_answers_the_pings_that_waited() -> None:
 
 
 async def test_a_send_the_peer_never_takes_times_out_with_the_send_bound() -> None:
-    async def stalls(server: MockConnection) -> None:
-        await server.run_task()
-        await server.start_task()
-        server.stop_reading()
-        await server.wait_closed()
-
-    async with MockTransport(stalls) as mock:
+    async with MockTransport(start_then_stop_reading) as mock:
         connection = await open_connection(mock)
         task = await connection.start_task(RecognitionParams())
         with pytest.raises(fr.TransportTimeout, match="send"):

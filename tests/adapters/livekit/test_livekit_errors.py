@@ -24,6 +24,21 @@ def test_a_status_that_livekit_never_retries_is_only_given_to_a_permanent_kind(k
 @pytest.mark.parametrize(
     ("error", "kind", "status", "retryable"),
     [
+        (fr.HandshakeRejected(401), APIStatusError, 401, False),
+        (fr.HandshakeRejected(403), APIStatusError, 403, False),
+        (fr.HandshakeRejected(429), APIStatusError, 429, True),
+        (fr.HandshakeRejected(503), APIStatusError, 503, True),
+        (fr.TaskFailedError("InvalidApiKey", "Invalid API-key provided.", "t1"), APIStatusError, 401, False),
+        (fr.TaskFailedError("Arrearage", "Access denied, account in arrears", "t1"), APIStatusError, 403, False),
+        (fr.TaskFailedError("ModelNotFound", "Model not found", "t1"), APIStatusError, 404, False),
+        (fr.TaskFailedError("InvalidParameter", "bad sample_rate", "t1"), APIStatusError, 400, False),
+        (fr.TaskFailedError("Throttling.RateQuota", "rate limit", "t1"), APIStatusError, 429, True),
+        (fr.TaskFailedError("InternalError", "oops", "t1"), APIStatusError, 500, True),
+        (fr.ConnectionClosed(1006), APIConnectionError, None, True),
+        (fr.ConnectionClosed(1008, "policy"), APIStatusError, 400, False),
+        (fr.ConnectError("refused"), APIConnectionError, None, True),
+        (fr.TransportTimeout("task-started", 2.0), APITimeoutError, None, True),
+        (fr.RemoteProtocolError("bad json"), APIStatusError, 400, False),
         (fr.TaskFailedError("AllocationQuota.FreeTierOnly", "free tier", "t1"), APIStatusError, 403, False),
         (fr.TaskFailedError("Workspace.AccessDenied", "no", "t1"), APIStatusError, 403, False),
         (fr.TaskFailedError("NO_VALID_AUDIO_ERROR", "bad audio", "t1"), APIStatusError, 400, False),
@@ -43,7 +58,7 @@ def test_a_status_that_livekit_never_retries_is_only_given_to_a_permanent_kind(k
     ],
     ids=repr,
 )
-def test_more_core_errors_map_to_livekit_errors(
+def test_core_errors_map_to_livekit_errors(
     error: fr.FunAsrError, kind: type[Exception], status: int | None, retryable: bool
 ) -> None:
     mapped = to_api_error(error, request_id="last-task")
@@ -52,6 +67,8 @@ def test_more_core_errors_map_to_livekit_errors(
     assert mapped.__cause__ is error
     if isinstance(mapped, APIStatusError):
         assert mapped.status_code == status
+        expected_id = error.task_id if isinstance(error, fr.TaskFailedError) else "last-task"
+        assert mapped.request_id == expected_id
     assert str(error) in str(mapped)
 
 

@@ -6,12 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError, Plugin
+from livekit.agents import Plugin
 from livekit.plugins import funasr_realtime
-from livekit.plugins.funasr_realtime._errors import to_api_error
 from livekit.plugins.funasr_realtime._events import detect_language, join_texts
-
-import funasr_realtime as fr
 
 LOCAL = "ws://127.0.0.1:9/api-ws/v1/inference"  # never connected to in these tests
 
@@ -73,40 +70,6 @@ async def test_prewarm_outside_a_loop_is_a_no_op_and_aclose_releases_it() -> Non
     plugin.prewarm()  # ws://127.0.0.1:9 refuses: logged, not raised
     await asyncio.sleep(0.05)
     await plugin.aclose()
-
-
-@pytest.mark.parametrize(
-    ("error", "kind", "status", "retryable"),
-    [
-        (fr.HandshakeRejected(401), APIStatusError, 401, False),
-        (fr.HandshakeRejected(403), APIStatusError, 403, False),
-        (fr.HandshakeRejected(429), APIStatusError, 429, True),
-        (fr.HandshakeRejected(503), APIStatusError, 503, True),
-        (fr.TaskFailedError("InvalidApiKey", "Invalid API-key provided.", "t1"), APIStatusError, 401, False),
-        (fr.TaskFailedError("Arrearage", "Access denied, account in arrears", "t1"), APIStatusError, 403, False),
-        (fr.TaskFailedError("ModelNotFound", "Model not found", "t1"), APIStatusError, 404, False),
-        (fr.TaskFailedError("InvalidParameter", "bad sample_rate", "t1"), APIStatusError, 400, False),
-        (fr.TaskFailedError("Throttling.RateQuota", "rate limit", "t1"), APIStatusError, 429, True),
-        (fr.TaskFailedError("InternalError", "oops", "t1"), APIStatusError, 500, True),
-        (fr.ConnectionClosed(1006), APIConnectionError, None, True),
-        (fr.ConnectionClosed(1008, "policy"), APIStatusError, 400, False),
-        (fr.ConnectError("refused"), APIConnectionError, None, True),
-        (fr.TransportTimeout("task-started", 2.0), APITimeoutError, None, True),
-        (fr.RemoteProtocolError("bad json"), APIStatusError, 400, False),
-    ],
-)
-def test_core_errors_map_to_livekit_errors(
-    error: fr.FunAsrError, kind: type[Exception], status: int | None, retryable: bool
-) -> None:
-    mapped = to_api_error(error, request_id="last-task")
-    assert type(mapped) is kind
-    assert mapped.retryable is retryable and mapped.retryable is fr.is_retryable(error)
-    assert mapped.__cause__ is error
-    if isinstance(mapped, APIStatusError):
-        assert mapped.status_code == status
-        expected_id = error.task_id if isinstance(error, fr.TaskFailedError) else "last-task"
-        assert mapped.request_id == expected_id
-    assert str(error) in str(mapped)
 
 
 def test_languages_and_joins_for_cjk_text() -> None:

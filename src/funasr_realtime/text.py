@@ -22,8 +22,23 @@ _CYRILLIC = ((0x0400, 0x04FF),)
 # is not: Korean puts spaces between words.
 _UNSPACED = (*_KANA, *_HAN, (0x3000, 0x303F), (0xFF00, 0xFFEF))
 
-_CLASS = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in _UNSPACED)
+
+def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    """The inside of a regex character class matching any character in ``ranges``."""
+    return "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+_CLASS = _char_class(_UNSPACED)
 _UNSPACED_CHAR = re.compile(f"[{_CLASS}]")
+# Scripts that name a language, most telling first (kana before Han: Japanese uses both);
+# ASCII letters last, for English, the only Latin-script language of the Fun-ASR models.
+_SCRIPTS = (
+    ("ja", re.compile(f"[{_char_class(_KANA)}]")),
+    ("ko", re.compile(f"[{_char_class(_HANGUL)}]")),
+    ("zh", re.compile(f"[{_char_class(_HAN)}]")),
+    ("ru", re.compile(f"[{_char_class(_CYRILLIC)}]")),
+    ("en", re.compile("[A-Za-z]")),
+)
 # One unspaced character (the ideographic space U+3000 is a space, not a word), or a run of
 # anything else up to a space or an unspaced character.
 _WORD = re.compile(rf"(?!\s)[{_CLASS}]|[^\s{_CLASS}]+")
@@ -71,18 +86,7 @@ def detect_language(text: str) -> str:
     Kana means Japanese, Hangul Korean, Han characters Chinese, Cyrillic Russian, Latin
     letters English (the only Latin-script language of the Fun-ASR models).
     """
-    if _any_in(text, _KANA):
-        return "ja"
-    if _any_in(text, _HANGUL):
-        return "ko"
-    if _any_in(text, _HAN):
-        return "zh"
-    if _any_in(text, _CYRILLIC):
-        return "ru"
-    if any(c.isascii() and c.isalpha() for c in text):
-        return "en"
+    for language, script in _SCRIPTS:
+        if script.search(text):
+            return language
     return ""
-
-
-def _any_in(text: str, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(low <= ord(char) <= high for char in text for low, high in ranges)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from livekit.agents import Plugin
 from livekit.plugins import funasr_realtime
-from livekit.plugins.funasr_realtime._events import detect_language, join_texts
 
 LOCAL = "ws://127.0.0.1:9/api-ws/v1/inference"  # never connected to in these tests
 
@@ -70,17 +69,3 @@ async def test_prewarm_outside_a_loop_is_a_no_op_and_aclose_releases_it() -> Non
     plugin.prewarm()  # ws://127.0.0.1:9 refuses: logged, not raised
     await asyncio.sleep(0.05)
     await plugin.aclose()
-
-
-def test_languages_and_joins_for_cjk_text() -> None:
-    assert [detect_language(t) for t in ("你好。", "こんにちは", "안녕하세요", "hello", "Привет", "123")] == [
-        "zh",
-        "ja",
-        "ko",
-        "en",
-        "ru",
-        "",
-    ]
-    assert join_texts(["今天天气很好。", "我们去公园吧。"]) == "今天天气很好。我们去公园吧。"
-    assert join_texts(["Hello there.", "", "How are you?"]) == "Hello there. How are you?"
-    assert join_texts(["我说", "hello"]) == "我说hello"

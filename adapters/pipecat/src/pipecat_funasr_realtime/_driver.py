@@ -17,7 +17,6 @@ from pipecat.utils.errors import ErrorCategory
 
 import funasr_realtime as fr
 
-from ._errors import error_category
 from ._frames import FrameMapper
 from ._session import Session
 
@@ -140,8 +139,7 @@ class StreamDriver:
         what = "rejected the request" if not fr.is_retryable(error) else "failed after the client's retries"
         await self._service.push_error(
             f"Fun-ASR {what}: {error}",
-            exception=error,
-            category=error_category(error),
+            exception=error,  # Pipecat derives the category from it (the service's _classify_error)
             force_treat_as_permanent=True,
         )
         if session is not None:

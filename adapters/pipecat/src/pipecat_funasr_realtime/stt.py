@@ -168,8 +168,7 @@ class FunAsrRealtimeSTTService(STTService):
         self._check(self._target_rate(None))
 
         self._startup_error: fr.FunAsrError | None = None
-        self._frames = FrameMapper(self, endpointing)
-        self._frames.reset(self._language())
+        self._frames = FrameMapper(self, endpointing)  # reset by each new stream (StreamDriver._open)
         self._driver = StreamDriver(self, client, self._frames)
         self._register_event_handler("on_reconnected")
 

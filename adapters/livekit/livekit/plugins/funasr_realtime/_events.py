@@ -14,7 +14,7 @@ from livekit.agents.types import TimedString
 import funasr_realtime as fr
 from funasr_realtime import detect_language, join_texts
 
-__all__ = ["detect_language", "join_texts", "merge_sentences", "speech_data"]
+__all__ = ["merge_sentences", "speech_data"]
 
 
 def speech_data(sentence: fr.Sentence, *, offset: float, language: LanguageCode | None) -> stt.SpeechData:

@@ -156,11 +156,8 @@ class SpeechStream(stt.RecognizeStream):
         if (
             warm is not None
             and self._resume is None
-            and (warm.core.params.sample_rate, warm.core.params.format)
-            == (
-                params.sample_rate,
-                params.format,
-            )
+            and warm.core.params.sample_rate == params.sample_rate
+            and warm.core.params.format == params.format
         ):
             warm.core.update_params(**param_changes(warm.core.params, params))
             self._core = warm.core

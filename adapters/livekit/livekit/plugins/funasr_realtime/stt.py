@@ -148,9 +148,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
 
         The first stream after :meth:`prewarm` takes over the pre-opened connection.
         """
-        settings = self._settings
-        if is_given(language):
-            settings = settings.updated({"language": language}, region=self._region, derive_rate=False)
+        settings = self._settings_for(language)
         warm, self._warm = self._warm, None
         stream = SpeechStream(
             stt=self,
@@ -218,9 +216,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         so a long buffer needs no fixed timeout. Audio lost to an outage is reported (see the
         module docstring) and counted in ``SpeechData.metadata["funasr_dropped_ms"]``.
         """
-        settings = self._settings
-        if is_given(language):
-            settings = settings.updated({"language": language}, region=self._region, derive_rate=False)
+        settings = self._settings_for(language)
         pcm = buffer_pcm(buffer, settings.params.sample_rate)
         config = config_for(self._client, conn_options)
         core = fr.RecognitionStream(config, settings.params, resilience=self._client.resilience)
@@ -257,6 +253,12 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         if dropped_ms:
             data.metadata = {**(data.metadata or {}), "funasr_dropped_ms": dropped_ms}
         return stt.SpeechEvent(type=stt.SpeechEventType.FINAL_TRANSCRIPT, request_id=task_id, alternatives=[data])
+
+    def _settings_for(self, language: NotGivenOr[str | None]) -> Settings:
+        """The plugin's settings, with a per-call ``language`` override when one is given."""
+        if not is_given(language):
+            return self._settings
+        return self._settings.updated({"language": language}, region=self._region, derive_rate=False)
 
     @property
     def _region(self) -> fr.Region | None:

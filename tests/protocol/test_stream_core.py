@@ -581,7 +581,7 @@ class Sim:
             assert self.core.attempt_failed(segment, DROP, self.log.now) is not None
 
     def close(self, reason: CloseReason) -> None:
-        segment = self.core.finish() if reason is CloseReason.FINISH else self.core.close(reason)
+        segment = self.core.close(reason)
         if segment is not None:
             self.log.requests[segment.index] = segment.request_id
 

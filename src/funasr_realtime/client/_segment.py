@@ -99,6 +99,7 @@ class SegmentRunner:
             except Exception as exc:
                 # A bug must end the stream with one typed error, not kill this task silently.
                 logger.exception("internal error in a recognition stream")
+                core.give_up(segment)
                 self._ended(self, LocalProtocolError(f"internal error in the stream: {exc!r}"))
                 return
             else:
@@ -147,8 +148,7 @@ class SegmentRunner:
         feeder.add_done_callback(lambda job: _fail_task_with(task, job))
         try:
             async with asyncio.timeout(None) as deadline:
-                self._deadline = deadline
-                self._extend()  # in case finish-task went out before the deadline existed
+                self._deadline = deadline  # rescheduled by _extend once finish-task is out
                 await task.wait_done()
             if task.error is not None:
                 raise task.error

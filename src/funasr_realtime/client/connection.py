@@ -99,7 +99,6 @@ class Task:
         self._started = asyncio.Event()
         self._done = asyncio.Event()
         self._error: FunAsrError | None = None
-        self.aborted = False
         self._t_run = clock()
         self._t_first_audio: float | None = None
         self._t_finish: float | None = None
@@ -221,14 +220,6 @@ class Task:
             self.metrics.first_package_delay_ms = (self._clock() - self._t_first_audio) * 1000
         if self._listener is not None:
             self._listener(self, event)
-
-    def _abort(self) -> None:
-        """End the task's events quietly (the application aborted the stream)."""
-        if self._done.is_set():
-            return
-        self.aborted = True
-        self._started.set()
-        self._done.set()
 
     def _fail(self, error: FunAsrError) -> None:
         if self._done.is_set():

@@ -311,7 +311,7 @@ class RecognitionStream:
             self._idle_timer = asyncio.get_running_loop().call_later(self.resilience.idle_finish, self._on_idle)
 
     def _close(self, reason: CloseReason) -> Segment | None:
-        segment = self._core.finish() if reason is CloseReason.FINISH else self._core.close(reason)
+        segment = self._core.close(reason)
         if segment is not None:
             self._runs[segment.index].wake()
             self._progress.set()
@@ -323,8 +323,7 @@ class RecognitionStream:
         self._billed_failed += run.failed_billed
         self._progress.set()
         if isinstance(outcome, FunAsrError):
-            logger.warning("stream failed: %s", outcome)
-            self._core.give_up(run.segment)
+            logger.warning("stream failed: %s", outcome)  # the core has given the segment up
             self._record_error(outcome)
             run.events.put_nowait(outcome)
             return

@@ -60,7 +60,7 @@ from .budget import RetryBudget
 from .errors import FunAsrError
 from .states import StateMachine
 
-__all__ = ["OPEN_STATES", "SEGMENT_TRANSITIONS", "CloseReason", "Segment", "SegmentState", "SegmentTrigger"]
+__all__ = ["SEGMENT_TRANSITIONS", "CloseReason", "Segment", "SegmentState", "SegmentTrigger"]
 
 
 class SegmentState(enum.Enum):
@@ -96,7 +96,6 @@ class CloseReason(enum.Enum):
 _G, _GT = SegmentState, SegmentTrigger
 
 #: The states in which a segment accepts audio (it is the stream's current segment).
-OPEN_STATES = frozenset({_G.STARTING, _G.FEEDING, _G.DIRECT, _G.RECOVERING})
 _OPEN = (_G.STARTING, _G.FEEDING, _G.DIRECT, _G.RECOVERING)  # a tuple: the table's order is stable
 _LIVE = (*_OPEN, _G.CLOSING)
 
@@ -128,7 +127,6 @@ class Segment:
     __slots__ = (
         "_machine",
         "acked",
-        "close_reason",
         "end",
         "failure",
         "finish_cap",
@@ -148,8 +146,7 @@ class Segment:
         self.end: int | None = None
         self.offset = self.sent = self.acked = start
         self.progressed = False  # the current attempt delivered a final (resets the retry budget)
-        self.close_reason: CloseReason | None = None
-        self.request_id: int | None = None  # the finalize/finish request that closed it
+        self.request_id: int | None = None  # the finalize/finish request that closed it (None: idle or open)
         self.failure: tuple[FunAsrError, float] | None = None  # what the next attempt recovers from
         self.finish_cap: float | None = None  # latest time the wait after finish-task may reach
         self.retry = retry

@@ -143,7 +143,8 @@ class StreamCore:
         self.recognized = origin  # stream position up to which the server reported results
         self.segments: list[Segment] = []  # live segments (and failed or aborted ones), in order
         self.current: Segment | None = None  # the open segment, which accepts audio
-        self._unowned: int | None = origin  # audio from here on belongs to no segment yet
+        # While no segment is open, the audio from here on belongs to none yet: the next one starts here.
+        self._next_start = origin
         self.input_closed = False
         self.holding = False  # the producer is waiting in pacing (it is not idle)
         self._last_audio = now
@@ -167,8 +168,7 @@ class StreamCore:
     @property
     def needs_segment(self) -> bool:
         """Audio (a resumed stream's) belongs to no segment yet: open one for it."""
-        unowned = self._unowned
-        return self.current is None and unowned is not None and self.replay.end > unowned and not self.input_closed
+        return self.current is None and self.replay.end > self._next_start and not self.input_closed
 
     # ------------------------------------------------------------------ audio in, segments
 
@@ -176,11 +176,10 @@ class StreamCore:
         """Open the segment that takes the next audio (where the previous one ended)."""
         if self.current is not None or self.input_closed:
             raise LocalProtocolError("cannot open a segment: " + ("one is open" if self.current else "input closed"))
-        start = self.replay.end if self._unowned is None else self._unowned
-        segment = Segment(self._count, start, RetryBudget(self._retry, rng=self._rng))
+        segment = Segment(self._count, self._next_start, RetryBudget(self._retry, rng=self._rng))
         self._count += 1
         self.segments = [s for s in self.segments if s.state is not _DONE] + [segment]
-        self.current, self._unowned = segment, None
+        self.current = segment
         return segment
 
     def append(self, audio: bytes, now: float) -> Segment:
@@ -228,30 +227,31 @@ class StreamCore:
         """Close the current segment: its end is fixed, its task gets finish-task after the rest.
 
         Returns the closed segment (None when none is open: nothing was sent since the last
-        close). A finalize or finish gets a ``request_id``; an idle finish does not.
+        close). A finalize or finish gets a ``request_id``; an idle finish does not. Closing
+        for ``FINISH`` also ends the input, whether or not a segment was open.
         """
+        if reason is CloseReason.FINISH:
+            self.input_closed = True
         segment = self.current
         if segment is None:
             return None
         segment.fire(SegmentTrigger.CLOSE)
         self.current = None
-        segment.end = self._unowned = self.replay.end
-        segment.close_reason = reason
+        segment.end = self._next_start = self.replay.end
         if reason is not CloseReason.IDLE:
             self._requests += 1
             segment.request_id = self._requests
         return segment
 
     def finish(self) -> Segment | None:
-        """End of input: no more audio; close the current segment (see :meth:`close`)."""
-        self.input_closed = True
+        """End of input: no more audio; close the current segment (``close(CloseReason.FINISH)``)."""
         return self.close(CloseReason.FINISH)
 
     def abort(self) -> None:
         """The application aborted: every live segment is over, their audio stays for resuming."""
         self.input_closed = True
         if self.current is not None:
-            self.current, self._unowned = None, self.replay.end
+            self.current, self._next_start = None, self.replay.end
         for segment in self.segments:
             if segment.allows(SegmentTrigger.ABORT):
                 segment.fire(SegmentTrigger.ABORT)
@@ -319,7 +319,7 @@ class StreamCore:
         if segment.allows(SegmentTrigger.GIVE_UP):
             segment.fire(SegmentTrigger.GIVE_UP)
         if segment is self.current:
-            self.current, self._unowned = None, self.replay.end
+            self.current, self._next_start = None, self.replay.end
 
     def complete(self, segment: Segment) -> TaskEnd:
         """The segment's task completed: everything up to its end is covered."""
@@ -331,18 +331,22 @@ class StreamCore:
         if segment is self.current:
             # The service ended the task on its own. Audio after it still needs a task; a
             # segment we closed never reopens (later segments own later audio).
-            self.current, self._unowned = None, end
+            self.current, self._next_start = None, end
             if not self.input_closed and self.replay.end > end:
                 reopened = self.open()
         self._release()
-        finalized = segment.close_reason in (CloseReason.FINALIZE, CloseReason.FINISH)
+        finalized = segment.request_id is not None  # closed by a finalize or finish (not idle, not the service)
         return TaskEnd(self.timeline.ms(end), segment.request_id, finalized, reopened)
 
-    def _release(self) -> None:
+    def _needed_from(self) -> int:
+        """The oldest stream position still needed: by a live segment, or by the next one."""
         held = [s.acked for s in self.segments if s.state is not _DONE]
-        if self._unowned is not None:
-            held.append(self._unowned)
-        self.replay.release(min(held) if held else self.replay.end)
+        if self.current is None:
+            held.append(self._next_start)
+        return min(held, default=self.replay.end)
+
+    def _release(self) -> None:
+        self.replay.release(self._needed_from())
 
     # ------------------------------------------------------------------ deadlines
 
@@ -403,9 +407,6 @@ class StreamCore:
 
     def resume_point(self) -> ResumePoint:
         """The audio no delivered final covers (from the oldest still held), for a new stream."""
-        held = [s.acked for s in self.segments if s.state is not _DONE]
-        if self._unowned is not None:
-            held.append(self._unowned)
-        start = max(min(held), self.replay.start) if held else self.replay.end
+        start = max(self._needed_from(), self.replay.start)
         audio, _ = self.replay.read(start, self.replay.end)
         return ResumePoint(self.timeline.ms(start), audio, self.sample_rate)

@@ -17,6 +17,7 @@ public API only, and the exact public API.
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -96,8 +97,12 @@ def package_files() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+@functools.cache
 def imports_by_layer() -> dict[str, dict[str, set[str]]]:
-    """For each layer, each of its files (relative name) and the other parts it imports."""
+    """For each layer, each of its files (relative name) and the other parts it imports.
+
+    Parsed once per run (the tests only read it).
+    """
     result: dict[str, dict[str, set[str]]] = defaultdict(dict)
     for path in package_files():
         layer = layer_of(path)
@@ -159,7 +164,8 @@ def private_uses(source: str, public: frozenset[str]) -> list[str]:
     """Uses of ``funasr_realtime`` beyond its ``__all__``: submodule imports, other names, other attributes."""
     found = []
     aliases = set()
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == PACKAGE_NAME:
@@ -171,7 +177,7 @@ def private_uses(source: str, public: frozenset[str]) -> list[str]:
                 found.append(f"from {node.module} import ...")
             else:
                 found += [f"from {PACKAGE_NAME} import {a.name}" for a in node.names if a.name not in public]
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
             continue
         if node.value.id in aliases and node.attr not in public:
@@ -249,8 +255,11 @@ PUBLIC_API = [
     "Usage",
     "Word",
     "__version__",
+    "accepts_sample_rate",
     "check_compatibility",
+    "choose_sample_rate",
     "classify",
+    "default_sample_rate",
     "detect_language",
     "find_model",
     "is_retryable",

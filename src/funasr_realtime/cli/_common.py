@@ -11,13 +11,12 @@ from urllib.parse import urlsplit
 
 from .._hosts import is_loopback
 from ..client import Client
-from ..protocol import ConfigurationError, find_model
+from ..protocol import ConfigurationError
 
 __all__ = [
     "add_client_options",
     "add_common_options",
     "check_sample_rate",
-    "default_sample_rate",
     "is_quiet",
     "make_client",
     "quiet_library",
@@ -92,22 +91,6 @@ def check_sample_rate(args: argparse.Namespace) -> None:
     """Refuse ``--sample-rate`` 0 or below (0 must not silently mean "the default")."""
     if args.sample_rate is not None and args.sample_rate <= 0:
         raise ConfigurationError(f"--sample-rate must be a positive number of Hz, not {args.sample_rate}")
-
-
-def default_sample_rate(model: str) -> int:
-    """The model's only rate when it has one (8 kHz models), else 16 kHz."""
-    spec = find_model(model)
-    if spec is not None and spec.sample_rates is not None and len(spec.sample_rates) == 1:
-        return next(iter(spec.sample_rates))
-    return 16000
-
-
-def model_accepts(model: str, rate: int) -> bool:
-    """Whether ``model`` takes ``rate`` as it is (unknown models: only the default rate)."""
-    spec = find_model(model)
-    if spec is None:
-        return rate == default_sample_rate(model)
-    return spec.sample_rates is None or rate in spec.sample_rates
 
 
 def warn(message: str) -> None:

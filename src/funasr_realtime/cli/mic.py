@@ -15,8 +15,8 @@ import sys
 from typing import Any
 
 from ..client import Client, RecognitionStream, SentenceEvent
-from ..protocol import FunAsrError, RecognitionParams
-from ._common import add_client_options, default_sample_rate, is_quiet, make_client, quiet_library, verbosity
+from ..protocol import FunAsrError, RecognitionParams, choose_sample_rate
+from ._common import add_client_options, is_quiet, make_client, quiet_library, verbosity
 from .display import QuietView, make_view
 from .microphone import MIC_FILE_ENV, Microphone, MicrophoneUnavailable, open_microphone
 
@@ -50,7 +50,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with quiet_library(verbosity(args)):
-        rate = args.sample_rate or default_sample_rate(args.model)
+        rate = choose_sample_rate(args.model, explicit=args.sample_rate)
         hints = (args.language,) if args.language else None
         params = RecognitionParams(model=args.model, format="pcm", sample_rate=rate, language_hints=hints)
         client = make_client(args)

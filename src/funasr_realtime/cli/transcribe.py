@@ -43,14 +43,13 @@ from ..protocol import (
     RecognitionParams,
     Sentence,
     check_compatibility,
+    choose_sample_rate,
 )
 from ._common import (
     add_client_options,
     check_sample_rate,
-    default_sample_rate,
     is_quiet,
     make_client,
-    model_accepts,
     quiet_library,
     verbosity,
     warn,
@@ -195,8 +194,7 @@ def plan(path: Path, args: argparse.Namespace) -> Job:
     if format is None:
         raise AudioError(f"{path}: cannot tell the audio format; pass --format")
     native = _wav_rate(path) if format == "wav" else None
-    rate = args.sample_rate or (native if native and model_accepts(args.model, native) else None)
-    rate = rate or default_sample_rate(args.model)
+    rate = choose_sample_rate(args.model, explicit=args.sample_rate, native=native)
     audio = probe(path, format, rate)
     hints = (args.language,) if args.language else None
     params = RecognitionParams(model=args.model, format="pcm", sample_rate=rate, language_hints=hints)

@@ -40,7 +40,18 @@ from .messages import (
     decode_client_message,
     decode_server_event,
 )
-from .models import ENDPOINTS, MODELS, ModelSpec, Region, find_model, region_of_url, workspace_url
+from .models import (
+    ENDPOINTS,
+    MODELS,
+    ModelSpec,
+    Region,
+    accepts_sample_rate,
+    choose_sample_rate,
+    default_sample_rate,
+    find_model,
+    region_of_url,
+    workspace_url,
+)
 from .params import AUDIO_FORMATS, AudioFormat, RecognitionParams, check_compatibility
 from .replay import ReplayBuffer
 from .retry import PERMANENT_ERROR_CODES, backoff, is_retryable
@@ -103,11 +114,14 @@ __all__ = [
     "TransportTimeout",
     "Usage",
     "Word",
+    "accepts_sample_rate",
     "backoff",
     "check_compatibility",
+    "choose_sample_rate",
     "classify",
     "decode_client_message",
     "decode_server_event",
+    "default_sample_rate",
     "find_model",
     "is_retryable",
     "region_of_url",

@@ -3,6 +3,9 @@
 Sources: docs/PROTOCOL.md §1 and §8 (rates, languages, regions per model). Dated
 snapshots (``fun-asr-realtime-2025-11-07``) are listed where their capabilities differ
 from their family; other snapshots inherit their family's row by prefix.
+
+The table also decides which sample rate to send a model (:func:`choose_sample_rate`), the
+one rule the CLI and both adapters apply.
 """
 
 from __future__ import annotations
@@ -11,7 +14,18 @@ import enum
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["ENDPOINTS", "MODELS", "ModelSpec", "Region", "find_model", "region_of_url", "workspace_url"]
+__all__ = [
+    "ENDPOINTS",
+    "MODELS",
+    "ModelSpec",
+    "Region",
+    "accepts_sample_rate",
+    "choose_sample_rate",
+    "default_sample_rate",
+    "find_model",
+    "region_of_url",
+    "workspace_url",
+]
 
 
 class Region(enum.StrEnum):
@@ -89,3 +103,49 @@ def find_model(name: str) -> ModelSpec | None:
         if name.startswith(spec.name + "-"):
             return spec
     return None
+
+
+# The rate sent when nothing else decides: the one most models take, and the service's default.
+_DEFAULT_RATE = 16000
+
+
+def default_sample_rate(model: str) -> int:
+    """The rate to send ``model`` when neither the caller nor the audio decides.
+
+    16 kHz where the model takes it, and for a model of any rate or one the table does not
+    know; else the lowest rate it takes (8 kHz for the 8k models). Dated snapshots resolve
+    as in :func:`find_model`.
+    """
+    spec = find_model(model)
+    if spec is None or spec.sample_rates is None or _DEFAULT_RATE in spec.sample_rates:
+        return _DEFAULT_RATE
+    return min(spec.sample_rates)
+
+
+def accepts_sample_rate(model: str, rate: int) -> bool:
+    """Whether audio at ``rate`` Hz can be sent to ``model`` as it is, without resampling.
+
+    A model of any rate takes every rate, a known model the rates of its row. A model the
+    table does not know takes only :func:`default_sample_rate`'s 16 kHz here: keeping the
+    audio's own rate is a guess, and 16 kHz is the safe one. (:func:`check_compatibility`,
+    which validates rather than chooses, lets an unknown model through at any rate.)
+    """
+    spec = find_model(model)
+    if spec is None:
+        return rate == default_sample_rate(model)
+    return spec.sample_rates is None or rate in spec.sample_rates
+
+
+def choose_sample_rate(model: str, *, explicit: int | None = None, native: int | None = None) -> int:
+    """The rate to send ``model``: ``explicit`` if given, else ``native`` if the model accepts
+    it (:func:`accepts_sample_rate`), else :func:`default_sample_rate`.
+
+    ``native`` is the rate the audio already has (a WAV header's, a pipeline's): sending it
+    as it is saves a resample. ``None`` or 0 means "not given". ``explicit`` is returned
+    unchecked: a rate the model refuses is for :func:`check_compatibility` to reject.
+    """
+    if explicit:
+        return explicit
+    if native and accepts_sample_rate(model, native):
+        return native
+    return default_sample_rate(model)

@@ -157,16 +157,13 @@ is_spaceless = fr.is_unspaced
 
 
 def target_sample_rate(model: str, *, explicit: int | None, pipeline_rate: int | None) -> int:
-    """The rate sent to Fun-ASR: ``explicit``, else the model's (the pipeline's if the model
-    takes it), else the pipeline's for a model of any rate, else 16 kHz."""
-    if explicit:
-        return explicit
-    spec = fr.find_model(model)
-    if spec is not None and spec.sample_rates:
-        return pipeline_rate if pipeline_rate in spec.sample_rates else max(spec.sample_rates)
-    if spec is not None and pipeline_rate:
-        return pipeline_rate
-    return 16000
+    """The rate sent to Fun-ASR: ``explicit`` (``audio_sample_rate``), else the pipeline's
+    when the model takes it as it is, else the model's default (16 kHz, 8 kHz for the 8k models).
+
+    The core's :func:`funasr_realtime.choose_sample_rate`, with the pipeline's rate as the
+    audio's own; this name keeps the service's wording.
+    """
+    return fr.choose_sample_rate(model, explicit=explicit, native=pipeline_rate)
 
 
 def revert(settings: FunAsrRealtimeSTTSettings, changed: dict[str, Any]) -> None:

@@ -76,18 +76,16 @@ class Settings:
             language = _language(values.pop("language"))
             values["language_hints"] = _hints(language)
         if derive_rate and "model" in values:
-            values["sample_rate"] = model_sample_rate(values["model"])
+            values["sample_rate"] = fr.default_sample_rate(values["model"])
         params = self.params.replace(**values)
         fr.check_compatibility(params, region)
         return Settings(params, language, endpointing)
 
 
-def model_sample_rate(model: str) -> int:
-    """The rate to send a model: 16 kHz where it takes it, else its only rate (8k models)."""
-    spec = fr.find_model(model)
-    if spec is None or spec.sample_rates is None or 16000 in spec.sample_rates:
-        return 16000
-    return min(spec.sample_rates)
+#: The rate to send a model when none is given (16 kHz where it takes it, else 8 kHz for the
+#: 8k models): the core's :func:`funasr_realtime.default_sample_rate`, kept under the name
+#: ``stt.py`` has always exported.
+model_sample_rate = fr.default_sample_rate
 
 
 def param_changes(old: fr.RecognitionParams, new: fr.RecognitionParams) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from funasr_realtime.protocol.states import (
@@ -60,15 +61,19 @@ def _find(lines: list[str], marker: str, start: int) -> int:
     raise ValueError(f"no line with {marker!r}")
 
 
-def stale(root: Path = ROOT) -> list[str]:
-    """The files of :data:`FILES` whose diagrams differ from the tables."""
-    found = []
+def _redrawn(root: Path) -> Iterator[tuple[str, Path, str]]:
+    """``(name, path, redrawn text)`` of each file of :data:`FILES` whose diagrams differ from the tables."""
     for name in FILES:
         path = root / name
         text = path.read_text(encoding="utf-8")
-        if render(text, path.suffix) != text:
-            found.append(name)
-    return found
+        drawn = render(text, path.suffix)
+        if drawn != text:
+            yield name, path, drawn
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """The files of :data:`FILES` whose diagrams differ from the tables."""
+    return [name for name, _path, _drawn in _redrawn(root)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,10 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             print(f"{name}: the state diagrams differ from protocol/states.py; run {COMMAND}", file=sys.stderr)
         return 1 if names else 0
-    for name in FILES:
-        path = ROOT / name
-        text = path.read_text(encoding="utf-8")
-        path.write_text(render(text, path.suffix), encoding="utf-8")
+    for _name, path, drawn in _redrawn(ROOT):  # files already up to date are left untouched
+        path.write_text(drawn, encoding="utf-8")
     return 0
 
 

@@ -189,7 +189,7 @@ async def well_behaved(url: str, behaved: Behaved, stop: asyncio.Event, referenc
             continue
         behaved.done += 1
         behaved.worst_lag_s = max(behaved.worst_lag_s, lag)
-        behaved.words_lost += max(0, word_errors(reference[speech.name], text))
+        behaved.words_lost += word_errors(reference[speech.name], text)
 
 
 async def _sample(server: ServerProcess, samples: list[float], stop: asyncio.Event) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import funasr_realtime as fr
+from tests.conftest import chunks
 
 FRAME_BYTES = 3200  # 100 ms of 16 kHz s16le mono
 
@@ -44,10 +45,10 @@ async def feed_and_collect(
     async def feed() -> None:
         started = time.monotonic()
         seconds_per_frame = frame / (stream.params.sample_rate * 2)
-        for n, i in enumerate(range(0, len(pcm), frame)):
+        for n, chunk in enumerate(chunks(pcm, frame)):
             if speed is not None:
                 await asyncio.sleep(max(0.0, started + n * seconds_per_frame / speed - time.monotonic()))
-            await stream.send_audio(pcm[i : i + frame])
+            await stream.send_audio(chunk)
         await stream.finish()
 
     feeder = asyncio.create_task(feed())

@@ -155,10 +155,21 @@ def test_what_is_not_a_usable_wav_is_an_audio_error(data: bytes, fragment: str) 
         convert("wav", data, 5)
 
 
-def test_a_header_that_never_reaches_its_data_is_bounded() -> None:
+@pytest.mark.parametrize(
+    ("chunks", "message"),
+    [
+        (b"fmt " + struct.pack("<I", 2_000_000), "^WAV fmt chunk size 2000000 is implausible$"),
+        (
+            wav_bytes(b"", channels=1, rate=16000, bits=16)[12:36] + b"LIST" + struct.pack("<I", 2_000_000),
+            "^no WAV data chunk within the first 1024 KiB$",
+        ),
+    ],
+    ids=["huge-fmt", "huge-list"],
+)
+def test_a_header_that_never_reaches_its_data_is_bounded(chunks: bytes, message: str) -> None:
     converter = WavConverter(16000)
-    huge = b"RIFF\0\0\0\0WAVE" + b"fmt " + struct.pack("<I", 2_000_000)
-    with pytest.raises(AudioError, match="no WAV data chunk"):
+    huge = b"RIFF\0\0\0\0WAVE" + chunks
+    with pytest.raises(AudioError, match=message):
         for i in range(0, 2_000_000, 65536):
             converter.feed(huge if i == 0 else bytes(65536))
 

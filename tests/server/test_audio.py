@@ -122,6 +122,8 @@ def test_accepts_rf64_and_extensible_pcm() -> None:
         (riff(chunk(b"fmt ", b"\x01\x00\x01\x00"), chunk(b"data", PCM)), "too short"),
         (riff(chunk(b"fmt ", b"", size=1 << 30)), "implausible"),
         (riff(fmt(), chunk(b"LIST", b"x" * MAX_HEADER_BYTES), chunk(b"data", PCM)), "no WAV data chunk"),
+        # A plausible fmt chunk that the bound cuts off: the bound is what failed, not the fmt.
+        (riff(chunk(b"LIST", b"x" * (MAX_HEADER_BYTES - 30)), fmt(), chunk(b"data", PCM)), "^no WAV data chunk"),
     ],
 )
 def test_rejects_what_it_cannot_decode(data: bytes, message: str) -> None:

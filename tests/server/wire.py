@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from tests.conftest import chunks
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 TERMINAL = frozenset({"task-finished", "task-failed"})
-_FRAME = 3200  # 100 ms of 16 kHz s16le mono
 
 
 def new_task_id() -> str:
@@ -74,9 +74,9 @@ async def real_time_session(url: str, pcm: bytes, *, timeout: float) -> tuple[li
         task_id = new_task_id()
         await start(ws, task_id)
         first = time.monotonic()
-        for n, i in enumerate(range(0, len(pcm), _FRAME)):
+        for n, frame in enumerate(chunks(pcm)):  # 100 ms frames
             await asyncio.sleep(max(0.0, first + n * 0.1 - time.monotonic()))
-            await ws.send(pcm[i : i + _FRAME])
+            await ws.send(frame)
         finishing = time.monotonic()
         await ws.send(finish_task(task_id))
         events = await events_until_end(ws, timeout=timeout)

@@ -10,6 +10,7 @@ ping and backlog alone.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 
@@ -23,7 +24,7 @@ from funasr_realtime.client import ClientConfig, Connection
 from funasr_realtime.client._liveness import Liveness
 from funasr_realtime.client._transport import WebSocketTransport
 from funasr_realtime.protocol import RecognitionParams
-from funasr_realtime.testing import MockConnection, MockTransport
+from funasr_realtime.testing import MockConnection, MockTransport, recognizer
 from funasr_realtime.testing._link import ClientEnd, Link
 from tests.conftest import chunks, load_speech
 from tests.timing import scaled
@@ -108,6 +109,62 @@ async def test_the_recognizer_fails_tasks_with_the_servers_codes() -> None:
         await stream.finish()
     assert caught.value.error_code == "ModelNotFound"
     await stream.aclose()
+
+
+class HeldEngine:
+    """A real (non-synthetic) engine whose utterances' ``feed`` holds its worker thread until ``release``."""
+
+    name = "held"
+    synthetic = False
+
+    def __init__(self) -> None:
+        self.feeding = threading.Event()
+        self.release = threading.Event()
+        self.inside_feed = False
+        self.closes = 0
+        self.closed_inside_feed = False
+
+    def new_utterance(self) -> HeldUtterance:
+        return HeldUtterance(self)
+
+
+class HeldUtterance:
+    def __init__(self, engine: HeldEngine) -> None:
+        self._engine = engine
+
+    def feed(self, pcm16k: bytes) -> str:
+        engine = self._engine
+        engine.inside_feed = True
+        engine.feeding.set()
+        engine.release.wait(scaled(10))  # bounded: a failing test never leaves the thread behind
+        engine.inside_feed = False
+        return ""
+
+    def end(self) -> tuple[str, list[tuple[str, int, int]]]:
+        return "", []
+
+    def close(self) -> None:
+        self._engine.closes += 1
+        self._engine.closed_inside_feed |= self._engine.inside_feed
+
+
+async def test_a_cancelled_recognizer_closes_the_task_only_once_its_worker_thread_is_out_of_the_engine() -> None:
+    engine = HeldEngine()
+    mock = MockTransport(recognizer(engine))
+    connection = await open_connection(mock)
+    try:
+        task = await connection.start_task(RecognitionParams())
+        for chunk in chunks(load_speech("s1").pcm):
+            await task.send_audio(chunk)
+        assert await asyncio.to_thread(engine.feeding.wait, scaled(5)), "speech reached the engine"
+        stopping = asyncio.create_task(mock.aclose())  # cancels the handler while its thread is in feed
+        done, _ = await asyncio.wait({stopping}, timeout=scaled(0.2))
+        assert not done and engine.closes == 0, "the handler waits for the thread before closing the task"
+    finally:
+        engine.release.set()
+    await stopping
+    assert engine.closes >= 1 and not engine.closed_inside_feed
+    await connection.aclose()
 
 
 async def test_fail_task_is_a_typed_error_and_closes_the_connection() -> None:

@@ -125,18 +125,19 @@ def probe(path: str | os.PathLike[str], format: str, sample_rate: int) -> AudioF
     if size == 0:
         raise InputDataRequired(f"The supplied file was empty (zero bytes long): {file}")
     with file.open("rb") as handle:
-        data = handle.read() if format not in ("pcm", "wav") else handle.read(_HEAD_BYTES)
-    if format == "pcm":
-        return _check_pcm(file, size, sniff(data, signatures_only=True), sample_rate)
-    actual = sniff(data[:_HEAD_BYTES])
-    if actual != format and not (format == "aac" and actual == "mp4"):  # AAC in MP4 (.m4a) is AAC too
-        what = _DESCRIPTIONS.get(actual or "", "not a recognizable audio file")
-        raise AudioError(f"{file.name}: declared {format} but the content is {what}")
-    if actual in CONTAINER_FORMATS:
-        _needs_pyav(file.name, "decoding this container")
-        return AudioFile(file, actual, size, None, None)
-    checker = _CHECKERS[format]
-    duration_ms, rate = checker(file.name, data, sample_rate)
+        head = handle.read(_HEAD_BYTES)
+        if format == "pcm":
+            return _check_pcm(file, size, sniff(head, signatures_only=True), sample_rate)
+        actual = sniff(head)
+        if actual != format and not (format == "aac" and actual == "mp4"):  # AAC in MP4 (.m4a) is AAC too
+            what = _DESCRIPTIONS.get(actual or "", "not a recognizable audio file")
+            raise AudioError(f"{file.name}: declared {format} but the content is {what}")
+        if actual in CONTAINER_FORMATS:
+            _needs_pyav(file.name, "decoding this container")
+            return AudioFile(file, actual, size, None, None)
+        # A WAV's header is in its head; the other checkers walk every frame to the end.
+        data = head if format == "wav" else head + handle.read()
+    duration_ms, rate = _CHECKERS[format](file.name, data, sample_rate)
     return AudioFile(file, format, size, duration_ms, rate)
 
 

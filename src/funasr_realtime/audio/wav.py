@@ -53,6 +53,7 @@ class WavConverter:
         self._rate = sample_rate
         self._parser = WavHeaderParser(check_convertible, max_header_bytes=MAX_HEADER_BYTES)
         self._format: WavFormat | None = None  # set while inside a data chunk
+        self._passthrough = False  # that chunk is 16-bit mono PCM at the requested rate
         self._remaining = 0  # bytes left in the current data chunk (unless unbounded)
         self._unbounded = False  # data chunk of unknown size: everything after the header is audio
         self._data_pad = 0  # the padding byte after an odd-sized data chunk
@@ -63,7 +64,7 @@ class WavConverter:
         self._resampler_rate = 0
 
     def feed(self, data: bytes) -> bytes:
-        if self._format is not None and self._fast(data):
+        if self._passthrough and self._fast(data):
             # The hot path: 16-bit mono at the right rate, whole samples, inside the data chunk.
             if not self._unbounded:
                 self._remaining -= len(data)
@@ -91,21 +92,13 @@ class WavConverter:
     # ------------------------------------------------------------------ chunks
 
     def _fast(self, data: bytes) -> bool:
-        fmt = self._format
-        assert fmt is not None
-        return (
-            not self._carry
-            and fmt.channels == 1
-            and fmt.bits == 16
-            and fmt.tag == PCM
-            and fmt.sample_rate == self._rate
-            and not len(data) % 2
-            and (self._unbounded or len(data) <= self._remaining)
-        )
+        """Whether ``data``, in a passthrough chunk, goes out as it is: whole samples, all inside the chunk."""
+        return not self._carry and not len(data) % 2 and (self._unbounded or len(data) <= self._remaining)
 
     def _start_data(self, header: WavHeader) -> None:
         fmt = header.format
         self._format, self._data_seen = fmt, True
+        self._passthrough = fmt.channels == 1 and fmt.bits == 16 and fmt.tag == PCM and fmt.sample_rate == self._rate
         self._unbounded = header.data_size is None
         self._remaining = header.data_size or 0
         self._data_pad = self._remaining & 1
@@ -117,6 +110,7 @@ class WavConverter:
         fmt = self._format
         assert fmt is not None
         self._format, self._carry = None, b""  # a partial frame at the end of the chunk is not audio
+        self._passthrough = False
         self._parser = WavHeaderParser(check_convertible, after=fmt, skip=self._data_pad)
 
     # ------------------------------------------------------------------ samples

@@ -185,7 +185,9 @@ class WavHeaderParser:
         (size,) = struct.unpack_from("<I", self._buffer, 4)
         if chunk_id == b"data":
             return self._data_chunk(size)
-        self._check_bound(chunk_id, size)
+        if chunk_id == b"fmt " and size > MAX_FMT_BYTES:
+            raise WavFormatError(f"WAV fmt chunk size {size} is implausible")
+        self._check_bound(size)
         if chunk_id == b"fmt ":
             return self._fmt_chunk(size)
         self._consume(8)
@@ -205,8 +207,6 @@ class WavHeaderParser:
         return True
 
     def _fmt_chunk(self, size: int) -> bool:
-        if size > MAX_FMT_BYTES:
-            raise WavFormatError(f"WAV fmt chunk size {size} is implausible")
         if len(self._buffer) < 8 + size:
             return False
         fmt = parse_fmt(bytes(self._buffer[8 : 8 + size]))
@@ -225,13 +225,12 @@ class WavHeaderParser:
         data_size = None if size in _UNKNOWN_SIZES else size
         return WavHeader(fmt.sample_rate, self._position, data_size, fmt.channels, fmt.bits, fmt.tag)
 
-    def _check_bound(self, chunk_id: bytes, size: int) -> None:
+    def _check_bound(self, size: int) -> None:
         """Raise at once if the data chunk cannot start within the bound, without waiting for the bytes."""
         if self._max is None or self._position + 8 + size - self._start <= self._max:
             return
         bound = f"{self._max // 1024} KiB" if self._max % 1024 == 0 else f"{self._max} bytes"
-        claim = f"WAV fmt chunk size {size} is implausible: " if chunk_id == b"fmt " else ""
-        raise WavFormatError(f"{claim}no WAV data chunk within the first {bound}")
+        raise WavFormatError(f"no WAV data chunk within the first {bound}")
 
     def _drop(self, count: int) -> bool:
         cut = min(count, len(self._buffer))

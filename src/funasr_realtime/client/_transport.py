@@ -41,6 +41,7 @@ from ..protocol import (
     TransportTimeout,
 )
 from .config import ClientConfig
+from .transport import CONGESTED_BYTES as _CONGESTED_BYTES
 
 __all__ = ["WIRE_LOGGER", "WebSocketTransport", "carries_secret", "closed_error", "translate", "translated"]
 
@@ -51,12 +52,6 @@ WIRE_LOGGER = redacted_logger("funasr_realtime.wire")
 
 # Incoming messages are small JSON events; 1 MiB leaves room for long sentences.
 _MAX_MESSAGE_BYTES = 1 << 20
-
-
-# A write backlog above this may make websockets' send() wait for a drain. It is half of
-# websockets' write limit (32 KiB), so one more frame (at most 16 kB) written below it can
-# never wait: that is what lets the connection's hot path skip the send timeout.
-_CONGESTED_BYTES = 16 * 1024
 
 
 class WebSocketTransport:
@@ -92,13 +87,8 @@ class WebSocketTransport:
         return transport.get_write_buffer_size() + _kernel_unsent(transport.get_extra_info("socket"))
 
     async def send(self, frame: str | bytes) -> None:
-        try:
+        with translated("send"):
             await self._ws.send(frame)
-        except Exception as exc:
-            error = translate(exc, "send")
-            if error is exc:
-                raise
-            raise error from error.__cause__
 
     def try_send(self, frame: bytes) -> bool:
         ws = self._ws
@@ -218,8 +208,11 @@ def carries_secret(exc: BaseException) -> bool:
 
 
 @contextmanager
-def translated(operation: str, timeout: float) -> Iterator[None]:
-    """Translate websockets / OS errors raised inside the block into our error tree."""
+def translated(operation: str, timeout: float | None = None) -> Iterator[None]:
+    """Translate websockets / OS errors raised inside the block into our error tree.
+
+    With a ``timeout``, a :class:`TimeoutError` becomes :class:`TransportTimeout` for it.
+    """
     try:
         yield
     except Exception as exc:

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from .config import ClientConfig
 
-__all__ = ["Transport", "TransportFactory"]
+__all__ = ["CONGESTED_BYTES", "Transport", "TransportFactory"]
+
+#: The write backlog above which a transport is :attr:`~Transport.congested`. It is half of
+#: websockets' write limit (32 KiB), so one more frame (at most 16 kB) written below it can
+#: never wait: that is what lets the connection's hot path skip the send timeout.
+CONGESTED_BYTES = 16 * 1024
 
 
 class Transport(Protocol):

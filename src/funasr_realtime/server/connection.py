@@ -91,7 +91,7 @@ class ConnectionHandler:
         self._session: TaskRecognizer | None = None
         # Before run-task names a format, frames count as 16 kHz PCM.
         self._inbox = Inbox(budget, backlog_limit(config, "pcm", 16000))
-        self._job_bytes = _job_bytes("pcm", 16000)
+        self._job_bytes = job_bytes("pcm", 16000)
         self._interactive_bytes = _interactive_bytes("pcm", 16000)
         self._tenant = Tenant()
         self._closed = False  # the reader saw the connection end
@@ -222,7 +222,7 @@ class ConnectionHandler:
         )
         params = self._session.params
         self._inbox.limit = backlog_limit(self._config, params.format, params.sample_rate)
-        self._job_bytes = _job_bytes(params.format, params.sample_rate)
+        self._job_bytes = job_bytes(params.format, params.sample_rate)
         self._interactive_bytes = _interactive_bytes(params.format, params.sample_rate)
         await self._send(self._protocol.start_task())
 
@@ -230,7 +230,7 @@ class ConnectionHandler:
         session = self._session
         assert session is not None
         # One job per slice: the scheduler re-evaluates who goes next between slices.
-        for piece in _slices(data, self._job_bytes):
+        for piece in slices(data, self._job_bytes):
             if self._closed:
                 return  # the client is gone: spend the engine on the others
             results = await self._scheduler.run(self._tenant, self._interactive, session.feed, piece)
@@ -282,7 +282,8 @@ class ConnectionHandler:
             self._session = None
 
 
-def _job_bytes(audio_format: str, sample_rate: int) -> int:
+def job_bytes(audio_format: str, sample_rate: int) -> int:
+    """The most audio one recognition job takes, in bytes: ``JOB_MS`` of PCM, or the compressed bound."""
     if audio_format in COMPRESSED_FORMATS:
         return JOB_COMPRESSED_BYTES
     return sample_rate * 2 * JOB_MS // 1000
@@ -294,7 +295,8 @@ def _interactive_bytes(audio_format: str, sample_rate: int) -> int:
     return sample_rate * 2 * INTERACTIVE_MS // 1000
 
 
-def _slices(data: bytes, size: int) -> Iterator[bytes]:
+def slices(data: bytes, size: int) -> Iterator[bytes]:
+    """``data`` in pieces of at most ``size`` bytes, one per job (``data`` itself when it fits)."""
     if len(data) <= size:
         yield data
         return

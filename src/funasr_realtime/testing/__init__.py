@@ -17,26 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from .mock import Handler, MockConnection, MockTransport
 from .proxy import Fault, FaultProxy
-from .recognizer import recognizer
+from .recognizer import needs_server_extra, recognizer
 
 if TYPE_CHECKING:
     from ..server.thread import ServerThread
 
 __all__ = ["Fault", "FaultProxy", "Handler", "MockConnection", "MockTransport", "ServerThread", "recognizer"]
 
-SERVER_EXTRA_HINT = 'pip install "funasr-realtime[server]"'
-
 
 def __getattr__(name: str) -> Any:
     """Import ``ServerThread`` lazily (PEP 562); a missing server extra names the install line."""
     if name != "ServerThread":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
+    with needs_server_extra("ServerThread"):
         from ..server.thread import ServerThread
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            f"ServerThread needs the local server's dependencies ({exc.name} is missing): {SERVER_EXTRA_HINT}",
-            name=exc.name,
-        ) from exc
     globals()["ServerThread"] = ServerThread  # later look-ups skip this function
     return ServerThread

@@ -21,16 +21,18 @@ from collections import deque
 from collections.abc import Callable
 
 from .._redact import redact
+from ..client.transport import CONGESTED_BYTES
 from ..protocol import ConnectionClosed
 
 __all__ = ["ClientEnd", "Link"]
 
-# The same marks as websockets' (see client/_transport.py): congested above half the write
-# limit, so one more frame of at most 16 kB never waits; a send waits above the limit.
-_CONGESTED_BYTES = 16 * 1024
-_WRITE_LIMIT = 32 * 1024
+# websockets' write limit: a send waits while the backlog is above it. The client's
+# transports are congested above half of it (CONGESTED_BYTES), so one more frame never waits.
+_WRITE_LIMIT = 2 * CONGESTED_BYTES
 
 Frame = str | bytes
+
+_NO_CLOSE_FRAME = "no close frame received"
 
 
 class _Ping:
@@ -85,6 +87,7 @@ class Link:
         self._wire: deque[Frame | _Ping] = deque()  # written by the client, not read yet
         self.wire_bytes = 0
         self.closed: tuple[int | None, str] | None = None
+        self._client_view: tuple[int | None, str] | None = None  # the close as the client sees it
         self.closed_event = asyncio.Event()
         self._drained = asyncio.Event()
 
@@ -130,21 +133,23 @@ class Link:
         if self.closed is not None:
             return
         self.closed = (code, reason)
+        self._client_view = _client_view(code, reason)
         self._wire.clear()
         self.wire_bytes = 0
-        if code is None:
-            self.to_client.end(None, "no close frame received")
-            self.to_server.end(None, "no close frame received")
-        else:
-            self.to_client.end(code, redact(reason))  # text the peer chose is redacted at the seam
-            self.to_server.end(code, reason)
+        self.to_client.end(*self._client_view)
+        self.to_server.end(code, reason if code is not None else _NO_CLOSE_FRAME)
         self._drained.set()
         self.closed_event.set()
 
     def raise_if_closed(self) -> None:
-        if self.closed is not None:
-            code, reason = self.closed
-            raise ConnectionClosed(code, redact(reason) if code is not None else "no close frame received")
+        if self._client_view is not None:
+            raise ConnectionClosed(*self._client_view)
+
+
+def _client_view(code: int | None, reason: str) -> tuple[int | None, str]:
+    """A close as the client is told of it: the reason redacted (text the peer chose is
+    redacted at the seam), or no close frame at all."""
+    return (code, redact(reason)) if code is not None else (None, _NO_CLOSE_FRAME)
 
 
 class ClientEnd:
@@ -161,7 +166,7 @@ class ClientEnd:
 
     @property
     def congested(self) -> bool:
-        return self._link.wire_bytes > _CONGESTED_BYTES
+        return self._link.wire_bytes > CONGESTED_BYTES
 
     def backlog(self) -> int:
         return self._link.wire_bytes
@@ -173,10 +178,9 @@ class ClientEnd:
         await link.wait_below_limit()
 
     def try_send(self, frame: bytes) -> bool:
-        link = self._link
-        if link.closed is not None or link.wire_bytes > _CONGESTED_BYTES:
+        if not self.is_open or self.congested:
             return False
-        link.write(frame)
+        self._link.write(frame)
         return True
 
     async def recv(self) -> str | bytes:

@@ -15,7 +15,8 @@ the ``server`` extra (numpy, soxr), imported when :func:`recognizer` is called.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..protocol import FinishTask, RemoteProtocolError, RunTask
@@ -30,6 +31,21 @@ __all__ = ["recognizer"]
 SERVER_EXTRA_HINT = 'pip install "funasr-realtime[server]"'
 
 
+@contextmanager
+def needs_server_extra(what: str) -> Iterator[None]:
+    """Imports of the local server's modules: a missing dependency names ``what`` and the install line.
+
+    The :class:`ModuleNotFoundError` raised keeps the missing module's ``name``.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            f"{what} needs the local server's dependencies ({exc.name} is missing): {SERVER_EXTRA_HINT}",
+            name=exc.name,
+        ) from exc
+
+
 def recognizer(
     engine: Engine | None = None, *, heartbeat_interval_ms: int = 2000, max_task_audio_s: float = 3600.0
 ) -> Handler:
@@ -38,14 +54,9 @@ def recognizer(
     ``heartbeat_interval_ms`` and ``max_task_audio_s`` are the server's settings of the same
     names (:class:`~funasr_realtime.server.ServerConfig`).
     """
-    try:
+    with needs_server_extra("in-memory recognition"):
         from ..server.engines import create_engine
         from ..server.task import TaskRejected
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            f"in-memory recognition needs the local server's dependencies ({exc.name} is missing): {SERVER_EXTRA_HINT}",
-            name=exc.name,
-        ) from exc
     chosen = engine or create_engine("synthetic")
 
     async def handler(server: MockConnection) -> None:
@@ -72,9 +83,11 @@ class _Tasks:
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self._max_audio_s = max_audio_s
         self._session: TaskRecognizer | None = None
+        self._job_bytes = 0  # set by run-task, as the server's connection handler does
 
     async def handle(self, message: object) -> None:
         if isinstance(message, RunTask):
+            from ..server.connection import job_bytes
             from ..server.task import TaskRecognizer
 
             self._session = TaskRecognizer.create(
@@ -84,6 +97,8 @@ class _Tasks:
                 heartbeat_interval_ms=self._heartbeat_interval_ms,
                 max_audio_s=self._max_audio_s,
             )
+            params = self._session.params
+            self._job_bytes = job_bytes(params.format, params.sample_rate)
             await self._server.start_task()
         elif isinstance(message, bytes):
             await self._feed(message)
@@ -96,22 +111,28 @@ class _Tasks:
         # continue-task: its context is not used by the local engines
 
     async def _feed(self, data: bytes) -> None:
-        from ..server.connection import JOB_COMPRESSED_BYTES, JOB_MS
-        from ..server.decoders import COMPRESSED_FORMATS
+        from ..server.connection import slices
 
         session = self._session
         assert session is not None  # the server protocol admits audio only in a task
-        params = session.params
-        compressed = params.format in COMPRESSED_FORMATS
-        step = JOB_COMPRESSED_BYTES if compressed else params.sample_rate * 2 * JOB_MS // 1000
-        for start in range(0, len(data), step):  # the server's job size: results come at its pace
-            await self._send(await self._run(session.feed, data[start : start + step]))
+        for piece in slices(data, self._job_bytes):  # the server's jobs: results come at its pace
+            await self._send(await self._run(session.feed, piece))
 
     async def _run(self, method: Callable[..., list[TaskResult]], *args: bytes) -> list[TaskResult]:
-        """Inline for the synthetic engine; any other on a worker thread, as in the server."""
+        """Inline for the synthetic engine; any other on a worker thread, as in the server.
+
+        If the handler is cancelled while the thread runs, this waits for the thread before
+        re-raising (as the server's scheduler does), so closing the task afterwards never
+        races a call still inside the engine.
+        """
         if self._engine.synthetic:
             return method(*args)
-        return await asyncio.to_thread(method, *args)
+        job = asyncio.ensure_future(asyncio.to_thread(method, *args))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            await asyncio.wait({job})
+            raise
 
     async def _send(self, results: list[TaskResult]) -> None:
         for result in results:

@@ -1,8 +1,8 @@
-"""Draw the protocol's state diagrams from the tables in ``funasr_realtime/protocol/states.py``.
+"""Draw the state diagrams from their tables: ``protocol/states.py`` and ``protocol/segments.py``.
 
 The diagrams live between two marker lines, ``BEGIN GENERATED: <name> states`` and
-``END GENERATED: <name> states``, in each file of :data:`FILES`: a Mermaid block in
-docs/PROTOCOL.md §5.1, a literal block in the module docstring of ``protocol/states.py``.
+``END GENERATED: <name> states``, in the files of :data:`FILES`: Mermaid blocks in
+docs/PROTOCOL.md §5.1, literal blocks in the module docstrings of the two table modules.
 Everything between the markers is replaced; everything else is left as it is.
 
     python scripts/render_states.py          # rewrite the diagrams in place
@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from funasr_realtime.protocol.segments import SEGMENT_TRANSITIONS, SegmentState
 from funasr_realtime.protocol.states import (
     CLIENT_TRANSITIONS,
     SERVER_TRANSITIONS,
@@ -28,11 +29,16 @@ from funasr_realtime.protocol.states import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The files holding the diagrams, relative to the repository root.
-FILES = ("docs/PROTOCOL.md", "src/funasr_realtime/protocol/states.py")
 DIAGRAMS = {
     "client": mermaid(CLIENT_TRANSITIONS, ClientState.IDLE),
     "server": mermaid(SERVER_TRANSITIONS, ServerState.IDLE),
+    "segment": mermaid(SEGMENT_TRANSITIONS, SegmentState.STARTING),
+}
+#: The files holding the diagrams (relative to the repository root), and which ones each holds.
+FILES = {
+    "docs/PROTOCOL.md": ("client", "server", "segment"),
+    "src/funasr_realtime/protocol/states.py": ("client", "server"),
+    "src/funasr_realtime/protocol/segments.py": ("segment",),
 }
 COMMAND = "python scripts/render_states.py"
 
@@ -44,10 +50,11 @@ def _body(diagram: str, suffix: str) -> list[str]:
     return ["::", "", *("    " + line for line in diagram.splitlines()), ""]
 
 
-def render(text: str, suffix: str) -> str:
-    """``text`` with every diagram redrawn; raises ``ValueError`` if a diagram's markers are missing."""
+def render(text: str, suffix: str, names: tuple[str, ...] = tuple(DIAGRAMS)) -> str:
+    """``text`` with the diagrams ``names`` redrawn; raises ``ValueError`` if one's markers are missing."""
     lines = text.splitlines()
-    for name, diagram in DIAGRAMS.items():
+    for name in names:
+        diagram = DIAGRAMS[name]
         begin = _find(lines, f"BEGIN GENERATED: {name} states", 0)
         end = _find(lines, f"END GENERATED: {name} states", begin + 1)
         lines[begin + 1 : end] = _body(diagram, suffix)
@@ -63,10 +70,10 @@ def _find(lines: list[str], marker: str, start: int) -> int:
 
 def _redrawn(root: Path) -> Iterator[tuple[str, Path, str]]:
     """``(name, path, redrawn text)`` of each file of :data:`FILES` whose diagrams differ from the tables."""
-    for name in FILES:
+    for name, diagrams in FILES.items():
         path = root / name
         text = path.read_text(encoding="utf-8")
-        drawn = render(text, path.suffix)
+        drawn = render(text, path.suffix, diagrams)
         if drawn != text:
             yield name, path, drawn
 
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         names = stale()
         for name in names:
-            print(f"{name}: the state diagrams differ from protocol/states.py; run {COMMAND}", file=sys.stderr)
+            print(f"{name}: the state diagrams differ from their tables; run {COMMAND}", file=sys.stderr)
         return 1 if names else 0
     for _name, path, drawn in _redrawn(ROOT):  # files already up to date are left untouched
         path.write_text(drawn, encoding="utf-8")

@@ -251,6 +251,7 @@ PUBLIC_API = [
     "TaskMetrics",
     "Timeouts",
     "TransportError",
+    "TransportFactory",
     "TransportTimeout",
     "Usage",
     "Word",

@@ -21,6 +21,7 @@ from .client import (
     TaskCompleted,
     TaskMetrics,
     Timeouts,
+    TransportFactory,
 )
 from .protocol import (
     AudioDropped,
@@ -83,6 +84,7 @@ __all__ = [
     "TaskMetrics",
     "Timeouts",
     "TransportError",
+    "TransportFactory",
     "TransportTimeout",
     "Usage",
     "Word",

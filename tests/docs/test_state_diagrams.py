@@ -1,6 +1,6 @@
-"""The state diagrams in the docs are the tables of protocol/states.py, drawn by a script.
+"""The state diagrams in the docs are the tables of protocol/states.py and segments.py, drawn by a script.
 
-docs/PROTOCOL.md §5.1 and the docstring of ``protocol/states.py`` carry the diagrams between
+docs/PROTOCOL.md §5.1 and the docstrings of the two table modules carry the diagrams between
 ``BEGIN GENERATED`` / ``END GENERATED`` markers; ``scripts/render_states.py`` redraws them.
 A table change without the redrawn diagrams fails here, with the command that fixes it.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from funasr_realtime.protocol.segments import SEGMENT_TRANSITIONS, SegmentState
 from funasr_realtime.protocol.states import (
     CLIENT_TRANSITIONS,
     SERVER_TRANSITIONS,
@@ -46,7 +47,12 @@ def test_the_docs_draw_the_tables_as_they_are() -> None:
 
 
 @pytest.mark.parametrize(
-    ("table", "initial"), [(CLIENT_TRANSITIONS, ClientState.IDLE), (SERVER_TRANSITIONS, ServerState.IDLE)]
+    ("table", "initial"),
+    [
+        (CLIENT_TRANSITIONS, ClientState.IDLE),
+        (SERVER_TRANSITIONS, ServerState.IDLE),
+        (SEGMENT_TRANSITIONS, SegmentState.STARTING),
+    ],
 )
 def test_the_diagram_has_exactly_the_transitions_of_the_table(table: Mapping[Any, Enum], initial: Enum) -> None:
     lines = mermaid(table, initial).splitlines()
@@ -63,16 +69,23 @@ def test_the_diagram_has_exactly_the_transitions_of_the_table(table: Mapping[Any
 def test_a_stale_diagram_is_redrawn_and_the_rest_is_kept() -> None:
     text = "before\n<!-- BEGIN GENERATED: client states -->\nold\n<!-- END GENERATED: client states -->\n"
     text += "<!-- BEGIN GENERATED: server states -->\n<!-- END GENERATED: server states -->\nafter\n"
-    drawn = RENDER.render(text, ".md")
+    drawn = RENDER.render(text, ".md", ("client", "server"))
     assert drawn.startswith("before\n") and drawn.endswith("\nafter\n")
     assert "old" not in drawn
     assert f"receive task-failed, {ClientTrigger.PROTOCOL_VIOLATION.value}" in drawn
-    assert RENDER.render(drawn, ".md") == drawn
+    assert RENDER.render(drawn, ".md", ("client", "server")) == drawn
+
+
+def test_every_diagram_is_drawn_somewhere_and_every_file_names_known_ones() -> None:
+    drawn = [name for names in RENDER.FILES.values() for name in names]
+    assert set(drawn) == set(RENDER.DIAGRAMS) == {"client", "server", "segment"}
 
 
 def test_missing_markers_are_an_error_not_a_silent_pass() -> None:
     with pytest.raises(ValueError, match="BEGIN GENERATED: client states"):
         RENDER.render("no diagrams here\n", ".md")
+    with pytest.raises(ValueError, match="BEGIN GENERATED: segment states"):
+        RENDER.render("no diagrams here\n", ".py", ("segment",))
 
 
 def test_redrawing_writes_only_the_stale_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,9 +93,10 @@ def test_redrawing_writes_only_the_stale_files(tmp_path: Path, monkeypatch: pyte
         copy = tmp_path / name
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
-    stale = tmp_path / RENDER.FILES[0]
+    first = next(iter(RENDER.FILES))
+    stale = tmp_path / first
     stale.write_text(stale.read_text(encoding="utf-8").replace("stateDiagram-v2", "stateDiagram", 1), encoding="utf-8")
-    assert RENDER.stale(tmp_path) == [RENDER.FILES[0]]
+    assert RENDER.stale(tmp_path) == [first]
     written: list[Path] = []
     write_text = Path.write_text
 

@@ -19,7 +19,16 @@ from pydantic import SecretStr
 from .._hosts import is_loopback
 from .._redact import register_secret
 from .._version import __version__
-from ..protocol import ENDPOINTS, ConfigurationError, Region, region_of_url, workspace_url
+from ..protocol import (
+    ENDPOINTS,
+    ConfigurationError,
+    Region,
+    ResumePoint,
+    RetryPolicy,
+    StreamCore,
+    region_of_url,
+    workspace_url,
+)
 
 if TYPE_CHECKING:
     from .transport import TransportFactory
@@ -100,6 +109,20 @@ class Resilience:
     max_lead: float = 10.0
     idle_finish: float = 10.0
     standby: bool = True
+
+    def stream_core(self, sample_rate: int, *, stop: float, now: float, resume_from: ResumePoint | None) -> StreamCore:
+        """The sans-I/O core of a stream with these settings (``stop``: ``Timeouts.stop``)."""
+        retry = RetryPolicy(self.max_retries, self.max_outage, self.backoff_initial, self.backoff_max)
+        return StreamCore(
+            sample_rate,
+            replay_seconds=self.replay_seconds,
+            max_lead=self.max_lead,
+            idle_finish=self.idle_finish,
+            stop=stop,
+            retry=retry,
+            now=now,
+            resume_from=resume_from,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,19 +1,15 @@
 """A recognition stream: the asyncio driver of the sans-I/O :class:`~funasr_realtime.protocol.StreamCore`.
 
-Every decision a stream makes (which audio goes to which task, what to replay after a
-failure, when to retry, pacing, idle finish, the wait after finish-task) is the core's, in
-``protocol/``; this module runs it. Each segment (the audio of one task) has a
-:class:`~funasr_realtime.client._segment.SegmentRunner`; ``send_audio`` writes straight to
-the socket, with no await, while the segment is ``DIRECT``. Events come in segment order,
-with stream times. Containers (wav, mp3...) are converted to PCM here, so every format
+Every decision a stream makes (which audio goes to which task, what to replay, when to
+retry, pacing, idle finish, the wait after finish-task) is the core's, in ``protocol/``;
+this module runs it, with one :class:`~._segment.SegmentRunner` per segment (the audio of
+one task; see :mod:`._runners`). Containers are converted to PCM here, so every format
 rotates and replays like PCM.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -28,22 +24,18 @@ from ..protocol import (
     LocalProtocolError,
     RecognitionParams,
     ResumePoint,
-    RetryPolicy,
     Segment,
-    StreamCore,
     TransportTimeout,
     check_compatibility,
-    wire_params,
 )
-from ._segment import SegmentRunner
+from ._runners import Runners
+from ._timing import IdleTimer, pace
 from .config import ClientConfig, Resilience
 from .connection import Clock, Connection, TaskMetrics
 from .events import Reconnected, SentenceEvent, StreamEvent, TaskCompleted
 from .pool import ConnectionPool
 
 __all__ = ["Reconnected", "RecognitionStream", "SentenceEvent", "StreamEvent", "TaskCompleted"]
-
-logger = logging.getLogger(__name__)
 
 
 class RecognitionStream:
@@ -80,29 +72,17 @@ class RecognitionStream:
         self.resilience = r = resilience or Resilience()
         self._params = params
         self._clock = clock
-        retry = RetryPolicy(r.max_retries, r.max_outage, r.backoff_initial, r.backoff_max)
-        self._core = StreamCore(
-            params.sample_rate,
-            replay_seconds=r.replay_seconds,
-            max_lead=r.max_lead,
-            idle_finish=r.idle_finish,
-            stop=config.timeouts.stop,
-            retry=retry,
-            now=clock(),
-            resume_from=resume_from,
-        )
+        stop = config.timeouts.stop
+        self._core = r.stream_core(params.sample_rate, stop=stop, now=clock(), resume_from=resume_from)
         # Everything on the wire is PCM: a container's header and codec stop at this converter.
         self._converter = pcm_converter(params.format, params.sample_rate)
         self._pool = ConnectionPool(config, clock, standby=r.standby)
-        self._runs: dict[int, SegmentRunner] = {}  # live segments, by index
-        self._order: asyncio.Queue[SegmentRunner | None] = asyncio.Queue()
         self._error: FunAsrError | None = None
         self._closed = False
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._progress = asyncio.Event()  # results arrived, audio was sent, or a segment changed
-        self._tasks: set[asyncio.Task[None]] = set()  # every segment runner still running
-        self.completed: list[TaskMetrics] = []
-        self._billed_failed = 0  # billed seconds of failed attempts of ended segments
+        self._idle = idle = IdleTimer(self._core, clock, r.idle_finish, lambda: self._close(CloseReason.IDLE))
+        self._runs = Runners(
+            self._core, self._pool, idle, clock=clock, stop=stop, params=lambda: self._params, failed=self._record_error
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -114,8 +94,12 @@ class RecognitionStream:
     @property
     def billed_seconds(self) -> int:
         """Billed seconds the service reported: completed tasks plus attempts that failed."""
-        failed = self._billed_failed + sum(run.failed_billed for run in self._runs.values())
-        return sum(m.billed_seconds or 0 for m in self.completed) + failed
+        return self._runs.billed_seconds
+
+    @property
+    def completed(self) -> list[TaskMetrics]:
+        """Metrics of the tasks completed so far, in order."""
+        return self._runs.completed
 
     @property
     def audio_ms(self) -> int:
@@ -165,7 +149,7 @@ class RecognitionStream:
         if not audio:
             return
         if not self._core.admit(len(audio)):
-            await self._pace(len(audio))
+            await pace(self._core, len(audio), self._runs.progress, self._clock, self._running)
             self._check_open("send audio")
         self._append(audio)
 
@@ -174,7 +158,7 @@ class RecognitionStream:
         if core.current is None:
             self._start()
         segment = core.append(audio, self._clock())
-        self._runs[segment.index].write(audio)  # straight to the socket when it can, with no await at all
+        self._runs.write(segment, audio)  # straight to the socket when it can, with no await at all
 
     async def finalize(self) -> FinalizeRequest | None:
         """End the current task so its final sentence comes now; later audio starts a new task.
@@ -202,14 +186,14 @@ class RecognitionStream:
                 self._append(tail)
             self._adopt()
             self._close(CloseReason.FINISH)
-            self._order.put_nowait(None)
-        runners = self._runners()
+            self._runs.end()
+        runners = self._runs.running()
         if runners:
             _, pending = await asyncio.wait(runners, timeout=timeout)
             if pending:
                 self._record_error(TransportTimeout("the last results", timeout or 0.0))
                 await self.aclose()
-        self._cancel_idle_timer()
+        self._idle.cancel()
         await self._pool.aclose()
         if self._error is not None:
             raise self._error
@@ -222,20 +206,12 @@ class RecognitionStream:
         if not self._closed:
             self._closed = True
             self._core.abort()
-            self._cancel_idle_timer()
-            for runner in self._tasks:
-                runner.cancel()
-            for run in self._runs.values():
-                run.events.put_nowait(None)
-            self._progress.set()
-            self._order.put_nowait(None)
-        runners = self._runners()
+            self._idle.cancel()
+            self._runs.abort()
+        runners = self._runs.running()
         if runners:
             await asyncio.wait(runners)
         await self._pool.aclose()
-
-    def _runners(self) -> list[asyncio.Task[None]]:
-        return [runner for runner in self._tasks if not runner.done()]
 
     def update_params(self, **changes: Any) -> RecognitionParams:
         """Change parameters (language, vocabulary, segmentation...) from the next task on.
@@ -266,22 +242,13 @@ class RecognitionStream:
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self.events()
 
-    async def events(self) -> AsyncIterator[StreamEvent]:
+    def events(self) -> AsyncIterator[StreamEvent]:
         """Events of every task in order; each task ends with :class:`TaskCompleted`.
 
         Ends after :meth:`finish` once the last task is over, or at :meth:`aclose`.
         Raises the stream's error (typed, never swallowed) where it happened.
         """
-        while (run := await self._order.get()) is not None:
-            while True:
-                item = await run.events.get()
-                if item is None:
-                    return
-                if isinstance(item, FunAsrError):
-                    raise item
-                yield item
-                if isinstance(item, TaskCompleted):
-                    break
+        return self._runs.events()
 
     # ------------------------------------------------------------------ segments
 
@@ -290,90 +257,24 @@ class RecognitionStream:
         if self._core.needs_segment:
             self._start()
 
-    def _start(self, segment: Segment | None = None) -> None:
-        """Run a segment: the one given, or a new one opened for the next audio."""
-        segment = segment or self._core.open()
-        run = self._runs[segment.index] = SegmentRunner(
-            segment,
-            wire_params(self._params),
-            self._core,
-            self._pool,
-            clock=self._clock,
-            stop=self.config.timeouts.stop,
-            progress=self._progress,
-            ended=self._ended,
-        )
-        self._order.put_nowait(run)
-        runner = asyncio.create_task(run.run(), name="funasr-realtime-segment")
-        self._tasks.add(runner)
-        runner.add_done_callback(self._tasks.discard)
-        if self._idle_timer is None and self.resilience.idle_finish > 0:
-            self._idle_timer = asyncio.get_running_loop().call_later(self.resilience.idle_finish, self._on_idle)
+    def _start(self) -> None:
+        self._runs.start(self._core.open())
 
     def _close(self, reason: CloseReason) -> Segment | None:
         segment = self._core.close(reason)
         if segment is not None:
-            self._runs[segment.index].wake()
-            self._progress.set()
+            self._runs.closed(segment)
         return segment
-
-    def _ended(self, run: SegmentRunner, outcome: TaskMetrics | FunAsrError) -> None:
-        """A segment's runner is done: its task completed (``outcome`` is its metrics) or it gave up."""
-        del self._runs[run.segment.index]
-        self._billed_failed += run.failed_billed
-        self._progress.set()
-        if isinstance(outcome, FunAsrError):
-            logger.warning("stream failed: %s", outcome)  # the core has given the segment up
-            self._record_error(outcome)
-            run.events.put_nowait(outcome)
-            return
-        end = self._core.complete(run.segment)
-        self.completed.append(outcome)
-        run.events.put_nowait(TaskCompleted(outcome, end.finalized, end.request_id, end.end_ms))
-        if end.reopened is not None:
-            self._start(end.reopened)
 
     def _record_error(self, error: FunAsrError) -> None:
         if self._error is None:
             self._error = error
+
+    def _running(self) -> bool:
+        return not self._core.input_closed and self._error is None
 
     def _check_open(self, action: str) -> None:
         if self._error is not None:
             raise self._error
         if self._core.input_closed:
             raise LocalProtocolError(f"cannot {action}: stream is {'closed' if self._closed else 'finished'}")
-
-    # ------------------------------------------------------------------ pacing and idle tasks
-
-    async def _pace(self, size: int) -> None:
-        """Wait until ``size`` bytes fit the core's budget, but never longer than real-time pace."""
-        loop, core = asyncio.get_running_loop(), self._core
-        ready_at = core.hold(size, loop.time())
-        at_floor = False
-        try:
-            while core.over_budget(size) and not core.input_closed and self._error is None:
-                remaining = ready_at - loop.time()
-                if remaining <= 0:
-                    at_floor = True
-                    break
-                self._progress.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await self._progress.wait()
-        finally:
-            core.unhold(self._clock(), at_floor=at_floor)
-
-    def _on_idle(self) -> None:
-        self._idle_timer = None
-        wait = self._core.idle_wait(self._clock())
-        if wait is not None and wait > 0:
-            self._idle_timer = asyncio.get_running_loop().call_later(wait, self._on_idle)
-        elif wait is not None:
-            quiet = self.resilience.idle_finish - wait
-            logger.info("no audio for %.1f s: finishing the task (the next audio starts a new one)", quiet)
-            self._close(CloseReason.IDLE)
-
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None

@@ -106,6 +106,7 @@ class FunAsrRealtimeSTTService(STTService):
         resilience: Resilience | None = None,
         finish_timeout: float | None = None,
         ttfs_p99_latency: float | None = FUNASR_REALTIME_TTFS_P99,
+        transport: fr.TransportFactory | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the service; nothing connects until the pipeline is set up.
@@ -140,6 +141,9 @@ class FunAsrRealtimeSTTService(STTService):
                 ``timeouts.stop`` plus the duration of the audio still uncovered).
             ttfs_p99_latency: Speech end → final transcript P99 (seconds) published to turn
                 strategies.
+            transport: How connections are opened; default a WebSocket to ``url``. Pass
+                ``funasr_realtime.testing.MockTransport(...)`` to test a pipeline with
+                no server and no socket.
             **kwargs: Passed to :class:`~pipecat.services.stt_service.STTService`.
 
         Raises:
@@ -157,6 +161,7 @@ class FunAsrRealtimeSTTService(STTService):
             workspace=workspace,
             timeouts=timeouts,
             resilience=resilience,
+            transport=transport,
         )
         super().__init__(sample_rate=sample_rate, ttfs_p99_latency=ttfs_p99_latency, settings=store, **kwargs)
         self._client = client

@@ -71,6 +71,9 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             ``end_input()`` and at the end of ``recognize()``. ``None`` (default): the core's
             own wait, which lasts while results keep arriving (``timeouts.stop`` after the
             last one, at most ``timeouts.stop`` plus the duration of the audio still uncovered).
+        transport: how connections are opened; default a WebSocket to ``url``. Pass
+            ``funasr_realtime.testing.MockTransport(...)`` to test an agent with no server
+            and no socket.
 
     Raises ``ValueError`` at once for impossible combinations (no key for Alibaba Cloud, a
     rate or language the model does not take, a model not served in the region).
@@ -96,6 +99,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         timeouts: fr.Timeouts | None = None,
         resilience: fr.Resilience | None = None,
         finish_timeout: float | None = None,
+        transport: fr.TransportFactory | None = None,
     ) -> None:
         super().__init__(
             capabilities=stt.STTCapabilities(
@@ -107,7 +111,13 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             )
         )
         self._client = fr.Client(
-            api_key=api_key, url=url, region=region, workspace=workspace, timeouts=timeouts, resilience=resilience
+            api_key=api_key,
+            url=url,
+            region=region,
+            workspace=workspace,
+            timeouts=timeouts,
+            resilience=resilience,
+            transport=transport,
         )
         params = {
             "model": model,

@@ -86,13 +86,16 @@ async def plugin_behind_fault(
         yield plugin, errors
 
 
-async def stream_mid_utterance(url: str) -> tuple[funasr_realtime.STT, stt.RecognizeStream, Recorder]:
-    """A plugin on ``url`` and a recorded stream that was pushed the first half of ``s1``."""
+async def stream_mid_utterance(
+    *, pace: float = PACE, **options: Any
+) -> tuple[funasr_realtime.STT, stt.RecognizeStream, Recorder]:
+    """A plugin (``options``: ``url=`` or ``transport=``...) and a recorded stream that was
+    pushed the first half of ``s1`` at ``pace``."""
     speech = load_speech("s1")
-    plugin = funasr_realtime.STT(url=url)
+    plugin = funasr_realtime.STT(**options)
     stream = plugin.stream()
     recorder = Recorder(stream)
-    await push(stream, frames(speech.pcm[: len(speech.pcm) // 2], 16000))
+    await push(stream, frames(speech.pcm[: len(speech.pcm) // 2], 16000), pace=pace)
     return plugin, stream, recorder
 
 

@@ -23,7 +23,7 @@ NO_RETRY = APIConnectOptions(max_retry=0)
 
 
 async def test_stream_aclose_mid_utterance_leaves_no_task(grammar_server: ServerThread) -> None:
-    plugin, stream, recorder = await stream_mid_utterance(grammar_server.url)
+    plugin, stream, recorder = await stream_mid_utterance(url=grammar_server.url)
     await recorder.wait_for(bool, timeout=scaled(5))  # some event came: a task is running
     await stream.aclose()
     leaked = pending_funasr_tasks()

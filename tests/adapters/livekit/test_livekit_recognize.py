@@ -1,4 +1,7 @@
-"""Non-streaming ``recognize()`` over a buffer of raw frames, against the real local server."""
+"""Non-streaming ``recognize()`` over a buffer of raw frames, against the real local server.
+
+(A per-call language and an empty buffer are in ``test_livekit_logic.py``, in memory.)
+"""
 
 from __future__ import annotations
 
@@ -30,18 +33,8 @@ async def test_recognize_merges_every_sentence_of_a_48k_stereo_buffer(grammar_se
     assert data.language == "en"
     assert 0.1 < data.start_time < 0.6 and 19.5 < data.end_time <= long.duration_ms / 1000 + 0.05
     assert data.words is not None and len(data.words) == len(long.text.split())
-    assert [w.start_time for w in data.words] == sorted(w.start_time for w in data.words)
+    starts = [w.start_time for w in data.words if isinstance(w.start_time, float)]
+    assert starts == sorted(starts) and len(starts) == len(data.words)
     assert len(event.request_id) == 32
     [measured] = metrics
     assert not measured.streamed and measured.audio_duration == pytest.approx(long.duration_ms / 1000, abs=0.03)
-
-
-async def test_recognize_with_a_language_and_an_empty_buffer(grammar_server: ServerThread) -> None:
-    plugin = funasr_realtime.STT(url=grammar_server.url)
-    speech = load_speech("s4")
-    event = await plugin.recognize(frames(speech.pcm, 16000), language="en-GB", conn_options=NO_RETRY)
-    assert event.alternatives[0].text == speech.text
-    assert event.alternatives[0].language == "en-GB"
-    empty = await plugin.recognize([], conn_options=NO_RETRY)
-    await plugin.aclose()
-    assert empty.alternatives[0].text == ""

@@ -13,6 +13,9 @@ Output (``tests/fixtures/speech/`` by default, committed so CI needs no TTS):
 * ``transcripts.json`` -- ``{"s1": text, ..., "long": [text, ...],
   "durations_ms": {name: ms}, "long_spans_ms": [[begin, end], ...]}``; the
   spans are where each sentence's speech sits inside ``long_*.wav``.
+* ``hw1_16k.wav``, ``hw2_16k.wav`` and ``hot_words.json`` -- sentences holding a word the
+  general en-us model cannot produce (not in its dictionary), for the hot-word tests:
+  ``{"hw1": {"text": ..., "hot_word": ...}, ...}``.  ``--hot-words-only`` makes just these.
 
 Requires ``flite`` (voice ``slt``, or ``espeak-ng`` with ``--voice espeak``)
 and ``sox`` on PATH.  The output is deterministic for a given TTS version.
@@ -37,6 +40,11 @@ SENTENCES: tuple[str, ...] = (
     "how do i get to the train station",
     "turn off the lights in the living room",
 )
+#: name -> (sentence, its hot word); the words are missing from pocketsphinx's cmudict.
+HOT_WORD_SENTENCES: dict[str, tuple[str, str]] = {
+    "hw1": ("ask paraformer to transcribe this", "Paraformer"),
+    "hw2": ("send the report to pipecat today", "Pipecat"),
+}
 LEAD_S = 0.3
 GAP_S = 1.5
 RATES = (16000, 8000)
@@ -125,16 +133,37 @@ def build(out: Path, voice: str) -> dict[str, object]:
     return meta
 
 
+def build_hot_words(out: Path, voice: str) -> dict[str, object]:
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        lead = tmp / "lead.wav"
+        silence(lead, LEAD_S)
+        for name, (text, hot_word) in HOT_WORD_SENTENCES.items():
+            clip = tmp / f"{name}.wav"
+            synthesize(text, clip, voice, tmp)
+            concat([lead, clip, lead], out / f"{name}_16k.wav")
+            meta[name] = {"text": text, "hot_word": hot_word}
+    (out / "hot_words.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--voice", choices=("slt", "espeak"), default="slt")
+    parser.add_argument("--hot-words-only", action="store_true", help="make only the hot-word fixtures")
     args = parser.parse_args(argv)
     needed = ["sox", "flite" if args.voice == "slt" else "espeak-ng"]
     missing = [tool for tool in needed if shutil.which(tool) is None]
     if missing:
         print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
         return 2
+    hot = build_hot_words(args.out, args.voice)
+    if args.hot_words_only:
+        print(f"wrote {args.out}: {', '.join(hot)}")
+        return 0
     meta = build(args.out, args.voice)
     size = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
     print(f"wrote {args.out} ({size / 1e6:.2f} MB), durations_ms={meta['durations_ms']}")

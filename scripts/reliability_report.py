@@ -28,6 +28,37 @@ from funasr_realtime.server import ServerConfig
 KEY = "sk-report-0123456789abcdef"
 OUT = Path(__file__).resolve().parent.parent / "docs" / "RELIABILITY.md"
 
+#: Not measured here: the ceiling the service's documented task quota implies (README, "Task quota").
+TASK_QUOTA = [
+    "## Task quota",
+    "",
+    "The service lets an account start about 20 tasks per second per model (documented: 20 per second, "
+    '"RPM 1200"; not measured against a live key) and says throttling "typically resumes within one minute". '
+    "Finalize by rotation starts one task per turn, so the ceiling is in turns per second across the "
+    "account:",
+    "",
+    "| agents on one account | one turn every | task starts per second | within 20/s |",
+    "|---|---|---|---|",
+    "| 20 | 1 s | 20 | yes |",
+    "| 100 | 5 s | 20 | yes |",
+    "| 200 | 5 s | 40 | no: ask for 40/s |",
+    "| 1000 | 5 s | 200 | no: ask for 200/s |",
+    "",
+    "Every run-task of a process (first task, rotation, retry, the task after an idle finish) takes a "
+    "token of `Resilience.task_rate` (20/s on Alibaba Cloud endpoints by default, burst `task_burst` = "
+    "10) before it is sent; its audio waits in the replay buffer. A finalize whose new task would wait "
+    "more than `task_burst / task_rate` (0.5 s) keeps its task open (the service's endpointing ends the "
+    "sentence), so under pressure no audio is lost and the client never throttles the service: "
+    "`tests/client/test_limiter.py` holds 100 streams finalizing every second against a server enforcing "
+    "20/s, and `tests/server/test_task_quota.py` 30 over the wire (`ServerConfig.task_rate`), with no "
+    "throttling and every byte in a task. Throttled anyway (several processes or machines on one account:"
+    " the limiter is per process), a stream retries `Throttling.*` with a backoff of 1 s doubling to 10 s"
+    " for up to 90 s, whatever `max_retries`. To go beyond 20/s, ask Alibaba Cloud (Model Studio console "
+    "or a support ticket) to raise the model's rate limit for the root account, naming the models and the"
+    " starts per second you need (agents / seconds per turn, plus retries), then set `task_rate` to what "
+    "was granted.",
+]
+
 
 async def fault_rows(url: str) -> list[Outcome]:
     return [await run(scenario, url, api_key=KEY) for scenario in SCENARIOS]
@@ -147,6 +178,8 @@ def render(
         "Cost: the service bills the audio it receives, so a mute that sends nothing costs nothing; a task "
         "finished and restarted is billed in whole seconds per task (up to one extra second per mute). "
         "`tests/faults/test_policies.py::test_long_mute_does_not_hit_the_server_inactivity_timeout` checks it.",
+        "",
+        *TASK_QUOTA,
         "",
         "## Local server limits",
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,9 +71,20 @@ def open_server() -> Iterator[ServerThread]:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's real key or endpoint."""
-    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    monkeypatch.delenv("DASHSCOPE_WEBSOCKET_BASE_URL", raising=False)
+    """Tests never see the developer's real key, key file, endpoint, workspace or region."""
+    for name in (
+        "DASHSCOPE_API_KEY",
+        "DASHSCOPE_WEBSOCKET_BASE_URL",
+        "DASHSCOPE_HTTP_BASE_URL",
+        "DASHSCOPE_WORKSPACE",
+        "DASHSCOPE_WORKSPACE_ID",
+        "DASHSCOPE_REGION",
+        "DASHSCOPE_API_REGION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    # The key file the SDK (and ClientConfig.resolve) reads is this empty one, never
+    # ~/.dashscope/api_key; the key-file tests set their own.
+    monkeypatch.setenv("DASHSCOPE_API_KEY_FILE_PATH", os.devnull)
 
 
 @pytest.fixture

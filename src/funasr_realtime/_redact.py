@@ -9,7 +9,8 @@ Three pieces:
   are not scrubbed by value (they would garble every log line); the patterns still apply.
 * :func:`redact` scrubs a text: every registered secret (and its percent-encoded form),
   every ``Bearer <token>``, every ``Authorization: <value>`` / ``Proxy-Authorization``,
-  and anything shaped like a DashScope key (``sk-`` and 15 or more key characters). Use it
+  and anything shaped like a DashScope key (``sk-`` or a temporary ``st-``, and 15 or more key
+  characters). Use it
   wherever text a server sent (a reason phrase, a close reason, an error message) goes into
   an exception or a log.
 * :class:`SecretFilter` applies :func:`redact` to every record of the loggers it guards:
@@ -63,7 +64,8 @@ _BEARER = re.compile(rf"(?i)\b(bearer)(\s+){_VALUE}")
 _AUTHORIZATION = re.compile(
     rf"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?:(bearer|basic|token|digest|apikey|key)\s+)?{_VALUE}"
 )
-_DASHSCOPE_KEY = re.compile(r"\bsk-[A-Za-z0-9][A-Za-z0-9_-]{14,}")
+# ``sk-`` long-lived keys and ``st-`` temporary ones (client/tokens.py).
+_DASHSCOPE_KEY = re.compile(r"\bs[kt]-[A-Za-z0-9][A-Za-z0-9_-]{14,}")
 
 # id(secret) -> secret: SecretStr compares by value, so a WeakSet would merge two configs
 # holding the same key and forget it when the first one goes.

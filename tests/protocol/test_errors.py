@@ -6,6 +6,7 @@ import pytest
 
 import funasr_realtime.protocol as protocol
 from funasr_realtime.protocol import (
+    ApiError,
     AudioDropped,
     AudioError,
     ConfigurationError,
@@ -35,6 +36,7 @@ TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     TransportTimeout: (TransportError, TimeoutError),
     ConnectionClosed: (TransportError,),
     TaskFailedError: (FunAsrError,),
+    ApiError: (FunAsrError,),
     AudioDropped: (FunAsrError,),
 }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..protocol import FunAsrError
-from . import mic, transcribe
+from . import mic, transcribe, vocab
 from ._common import verbosity
 
 __all__ = ["EXTRA_HINTS", "SERVER_EXTRA_MODULES", "build_parser", "main"]
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     transcribe.add_parser(commands)
     mic.add_parser(commands)
+    vocab.add_parser(commands)
     _accept_verbose_anywhere(commands)
     return parser
 

@@ -28,7 +28,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from ..protocol import (
     check_compatibility,
     choose_sample_rate,
 )
+from ..protocol.vocabulary import HotWord
 from ._common import (
     add_client_options,
     check_sample_rate,
@@ -56,6 +57,7 @@ from ._common import (
 )
 from .display import QuietView, make_view
 from .output import FORMATS, SubtitleLimits, Transcript, json_line, render
+from .vocab import read_hotwords
 
 __all__ = ["add_parser", "run"]
 
@@ -81,6 +83,12 @@ def add_parser(commands: Any) -> None:
         help="write STEM.FORMAT there instead of to stdout (NAME.FORMAT when two files share a stem)",
     )
     parser.add_argument("--realtime", action="store_true", help="send audio at real-time pace, like a live source")
+    parser.add_argument(
+        "--hotwords",
+        type=Path,
+        metavar="FILE",
+        help="hot words, one a line (TEXT[<tab>WEIGHT]); their vocabulary is created once and reused by content",
+    )
     subtitles = parser.add_argument_group("subtitles (srt, vtt)", "cues are cut between words, on their times")
     subtitles.add_argument("--max-line-chars", type=int, default=42, metavar="N", help="characters a line (default 42)")
     subtitles.add_argument("--max-lines", type=int, default=2, metavar="N", help="lines a cue (default 2)")
@@ -125,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         check_sample_rate(args)
         limits = subtitle_limits(args)
         jobs = [plan(path, args) for path in args.files]
+        words = read_hotwords(args.hotwords) if args.hotwords is not None else None
         targets = output_paths(jobs, args.output_dir, args.output) if args.output_dir is not None else None
         for job in jobs:
             if job.assumed_rate:
@@ -137,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         sink = _Sink(args.output, targets, limits, len(jobs))
         view = QuietView() if is_quiet(args) else make_view(_interactive())
         try:
-            asyncio.run(_transcribe_all(client, jobs, args, view, sink=sink, totals=totals))
+            asyncio.run(_transcribe_all(client, jobs, args, view, sink=sink, totals=totals, words=words))
         finally:
             view.close()
     if not is_quiet(args):
@@ -223,8 +232,18 @@ class _Sink:
 
 
 async def _transcribe_all(
-    client: Client, jobs: list[Job], args: argparse.Namespace, view: QuietView, *, sink: _Sink, totals: Totals
+    client: Client,
+    jobs: list[Job],
+    args: argparse.Namespace,
+    view: QuietView,
+    *,
+    sink: _Sink,
+    totals: Totals,
+    words: tuple[HotWord, ...] | None = None,
 ) -> None:
+    if words is not None:  # found by content, so a second run does not create another
+        vocabulary_id = await client.vocabularies.ensure(args.model, words)
+        jobs = [replace(job, params=job.params.model_copy(update={"vocabulary_id": vocabulary_id})) for job in jobs]
     for index, job in enumerate(jobs):
         transcript = Transcript(job.audio.path, duration_ms=job.audio.duration_ms)
         try:

@@ -70,6 +70,13 @@ class Runners:
         task.add_done_callback(self._tasks.discard)
         self._idle.arm()
 
+    async def update_context(self, params: RecognitionParams) -> None:
+        """The open segment (if any) takes ``params``' context now (see SegmentRunner.update_context)."""
+        current = self._core.current
+        run = None if current is None else self._live.get(current.index)
+        if run is not None:
+            await run.update_context(params)
+
     def write(self, segment: Segment, audio: bytes) -> None:
         self._live[segment.index].write(audio)
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 
 from ..protocol import (
+    ClientState,
     FunAsrError,
     LocalProtocolError,
     RecognitionParams,
@@ -23,6 +24,7 @@ from ..protocol import (
     SegmentState,
     StreamCore,
     TransportTimeout,
+    context_input,
 )
 from .connection import Clock, Task, TaskMetrics
 from .events import Reconnected, SentenceEvent, StreamEvent
@@ -52,7 +54,9 @@ class SegmentRunner:
         ended: Callable[[SegmentRunner, TaskMetrics | FunAsrError], None],
     ) -> None:
         self.segment = segment
-        self.params = params  # fixed for the segment, retries included (update_params is for later ones)
+        # Fixed for the segment, retries included (update_params is for later ones), except
+        # the context: update_context changes it here too, so a replay carries the latest.
+        self.params = params
         self.events: asyncio.Queue[Item] = asyncio.Queue()
         self.failed_billed = 0  # billed seconds of this segment's failed attempts (their audio was replayed)
         self._core, self._pool, self._clock, self._stop = core, pool, clock, stop
@@ -77,6 +81,20 @@ class SegmentRunner:
     def wake(self) -> None:
         """The segment changed (it was closed): the feeder looks again."""
         self._wakeup.set()
+
+    async def update_context(self, params: RecognitionParams) -> None:
+        """Take ``params``' context: later attempts start with it, the open task gets continue-task."""
+        self.params = self.params.replace(context=params.context)
+        if self._task is not None:
+            await self._continue(self._task)
+
+    async def _continue(self, task: Task) -> None:
+        if task.done or task.connection.protocol.state is not ClientState.STREAMING:
+            return  # finish-task is out (or the task is over): the context is for later tasks
+        try:
+            await task.continue_task(context_input(self.params.context or ()))
+        except FunAsrError as exc:
+            task._fail(exc)  # the runner replays, and its run-task carries the new context
 
     async def run(self) -> None:
         """Attempt after attempt until a task completes or the core's retry budget gives up."""
@@ -109,14 +127,15 @@ class SegmentRunner:
     async def _attempt(self) -> TaskMetrics:
         """One task: start it where the core says, report a replay, stream, wait until it ends."""
         core, segment = self._core, self.segment
-        connection, acquire_ms = await self._pool.acquire()
+        sent = self.params
+        # The pool starts the task (and gives a rejected provider key its one second chance).
+        task, _ = await self._pool.start_task(sent, offset_ms=core.attempt_offset(segment), listener=self._deliver)
+        connection = task.connection
         try:
-            task = await connection.start_task(
-                self.params, offset_ms=core.attempt_offset(segment), listener=self._deliver
-            )
-            task.metrics.acquire_ms = acquire_ms
             task.on_activity = lambda: self._on_activity(task)
             self._task = task
+            if self.params.context != sent.context:
+                await self._continue(task)  # update_context came while the task was starting
             restart = core.task_started(segment, self._clock())
             if restart is not None:
                 error, dropped = restart.error, restart.dropped_ms
@@ -129,7 +148,9 @@ class SegmentRunner:
                 self._attempt_billed = 0
             try:
                 await self._await_task_end(task)
-            except FunAsrError:
+            except FunAsrError as exc:
+                if core.heard_nothing(segment, exc):
+                    return task.metrics  # a finished task with no speech in it: complete, no final
                 # What the service billed for the failed attempt is reported, never lost.
                 self._attempt_billed = task.metrics.billed_seconds or 0
                 self.failed_billed += self._attempt_billed

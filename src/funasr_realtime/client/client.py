@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import SecretStr
 
 from ..protocol import RecognitionParams, Region, ResumePoint
-from .config import ClientConfig, Resilience, Timeouts
+from .config import ClientConfig, KeyProvider, Resilience, Timeouts
 from .connection import Clock
 from .stream import RecognitionStream
 from .transport import TransportFactory
+from .vocabularies import Vocabularies
 
 __all__ = ["Client"]
 
@@ -30,13 +31,15 @@ class Client:
         async with client.stream(language_hints=["en"]) as stream:
             ...
 
-    The API key is never logged and never appears in a repr or an exception.
+    The API key is never logged and never appears in a repr or an exception. ``api_key`` may
+    be a :data:`~funasr_realtime.client.config.KeyProvider` (a function, sync or async,
+    returning the key), asked on every connect: for keys that expire (README, "Keys that expire").
     """
 
     def __init__(
         self,
         *,
-        api_key: str | SecretStr | None = None,
+        api_key: str | SecretStr | KeyProvider | None = None,
         url: str | None = None,
         region: Region | str | None = None,
         workspace: str | None = None,
@@ -61,6 +64,7 @@ class Client:
         )
         self.resilience = resilience or Resilience()
         self._clock = clock
+        self._allow_insecure = allow_insecure
 
     def stream(
         self, params: RecognitionParams | None = None, *, resume_from: ResumePoint | None = None, **options: Any
@@ -84,6 +88,11 @@ class Client:
             resume_from=resume_from,
         )
 
+    @property
+    def vocabularies(self) -> Vocabularies:
+        """The account's hot-word vocabularies, on the same endpoint, key and workspace (README, "Hot words")."""
+        return Vocabularies(self.config, allow_insecure=self._allow_insecure)
+
     def __repr__(self) -> str:
-        key = "set" if self.config.api_key else "none"
+        key = "provider" if self.config.key_provider else ("set" if self.config.api_key else "none")
         return f"Client(url={self.config.url!r}, region={self.config.region}, api_key={key})"

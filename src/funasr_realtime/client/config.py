@@ -1,27 +1,35 @@
 """Where to connect and how: endpoint, credentials, headers, timeouts.
 
-:func:`ClientConfig.resolve` is the only place that reads the environment
-(``DASHSCOPE_API_KEY``, ``DASHSCOPE_WEBSOCKET_BASE_URL``, the official SDK's names).
-The API key is held as a :class:`pydantic.SecretStr`, so it never shows in a repr.
+:func:`ClientConfig.resolve` is the only place that reads the environment, under the
+official SDK's names (2.0.2): ``DASHSCOPE_API_KEY``, the key file
+(``DASHSCOPE_API_KEY_FILE_PATH``, else ``~/.dashscope/api_key``),
+``DASHSCOPE_WEBSOCKET_BASE_URL``, ``DASHSCOPE_HTTP_BASE_URL``, ``DASHSCOPE_WORKSPACE`` /
+``DASHSCOPE_WORKSPACE_ID`` and ``DASHSCOPE_REGION`` / ``DASHSCOPE_API_REGION``.
+The API key is held as a :class:`pydantic.SecretStr`, so it never shows in a repr; a key
+that expires is given as a :data:`KeyProvider`, asked on every connect.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
 from .._hosts import is_loopback
-from .._redact import register_secret
+from .._redact import redact, register_secret
 from .._version import __version__
 from ..protocol import (
     ENDPOINTS,
     ConfigurationError,
+    ConnectError,
+    FunAsrError,
     Region,
     ResumePoint,
     RetryPolicy,
@@ -33,12 +41,33 @@ from ..protocol import (
 if TYPE_CHECKING:
     from .transport import TransportFactory
 
-__all__ = ["ClientConfig", "Resilience", "Timeouts"]
+__all__ = ["ClientConfig", "KeyProvider", "Resilience", "Timeouts"]
 
 logger = logging.getLogger(__name__)
 
 ENV_API_KEY = "DASHSCOPE_API_KEY"
 ENV_URL = "DASHSCOPE_WEBSOCKET_BASE_URL"
+ENV_HTTP_URL = "DASHSCOPE_HTTP_BASE_URL"
+ENV_API_KEY_FILE = "DASHSCOPE_API_KEY_FILE_PATH"
+#: The SDK's key file (``dashscope.save_api_key``), read when no other key is given.
+DEFAULT_API_KEY_FILE = "~/.dashscope/api_key"
+#: Workspace, then region variables: the SDK 2.x name first, then the 1.x one.
+ENV_WORKSPACES = ("DASHSCOPE_WORKSPACE", "DASHSCOPE_WORKSPACE_ID")
+ENV_REGIONS = ("DASHSCOPE_REGION", "DASHSCOPE_API_REGION")
+
+#: Region names as the official SDK spells them, and ours. The SDK knows six MaaS regions;
+#: Fun-ASR real-time is documented for Singapore and Beijing only, so the others are refused.
+REGION_NAMES: Mapping[str, Region] = {
+    "ap-southeast-1": Region.INTL,
+    "cn-beijing": Region.CN,
+    **{region.value: region for region in Region},
+}
+
+#: A key that expires: a function, sync or async, returning the key (``str`` or
+#: :class:`~pydantic.SecretStr`). It is asked on every connect, so a rotated or temporary key
+#: is always fresh. A sync one runs on the event loop: keep it quick (return a cached key)
+#: and do network I/O in an async one.
+KeyProvider: TypeAlias = Callable[[], "str | SecretStr | Awaitable[str | SecretStr]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +115,10 @@ class Resilience:
       A stream that cannot make progress therefore ends within ``max_outage`` plus one
       attempt's own bound (about 45 s by default) with the last error.
     * ``backoff_initial`` / ``backoff_max``: exponential backoff with jitter between attempts.
+    * Throttling (``Throttling.*`` task-failed, HTTP 429) "typically resumes within one
+      minute": an outage that includes it is retried with a slower backoff (1 s doubling to
+      10 s) for up to 90 s, however many attempts that takes (``max_retries`` 0 still means
+      no retry); see ``protocol/budget.py``.
     * ``replay_seconds``: audio not yet covered by a final sentence that is kept for replay
       after a reconnect (16 kHz: 32 kB per second; the default 20 s is 640 kB at most). On a
       healthy connection the stream paces a fast producer rather than evict it; only an
@@ -99,6 +132,14 @@ class Resilience:
       opens a new task. Silence that is *sent* is billed; a mute that sends nothing is not.
     * ``standby``: keep one spare connection open, so the first audio and every rotation
       start a task without a handshake (costs one idle socket).
+    * ``task_rate`` / ``task_burst``: the account's task quota (``client/limiter.py``). Every
+      run-task of the process takes a token from a bucket per endpoint and model that gains
+      ``task_rate`` tokens per second and holds at most ``task_burst``; its audio waits in
+      the replay buffer meanwhile. A finalize whose new task would wait longer than
+      ``task_burst / task_rate`` seconds does not rotate: the task stays open and the
+      service's endpointing ends the sentence. None (the default): 20 per second on Alibaba
+      Cloud endpoints, no limit on a local server or a custom transport; a number: that rate
+      on every endpoint; 0: off.
     """
 
     max_retries: int = 5
@@ -109,6 +150,8 @@ class Resilience:
     max_lead: float = 10.0
     idle_finish: float = 10.0
     standby: bool = True
+    task_rate: float | None = None
+    task_burst: int = 10
 
     def stream_core(self, sample_rate: int, *, stop: float, now: float, resume_from: ResumePoint | None) -> StreamCore:
         """The sans-I/O core of a stream with these settings (``stop``: ``Timeouts.stop``)."""
@@ -130,7 +173,10 @@ class ClientConfig:
     """A resolved connection target. Build it with :meth:`resolve`.
 
     ``transport`` opens the connections (see :mod:`.transport`); None is a WebSocket to
-    ``url``.
+    ``url``. ``http_url`` is the base of the service's HTTP API (``.../api/v1``, e.g. for
+    :func:`~funasr_realtime.client.tokens.mint_temporary_key`); None derives it from ``url``.
+    With a ``key_provider``, ``api_key`` is None and every connect asks the provider
+    (:meth:`with_current_key`).
     """
 
     url: str
@@ -141,17 +187,21 @@ class ClientConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     transport: TransportFactory | None = field(default=None, repr=False)
+    key_provider: KeyProvider | None = field(default=None, repr=False, compare=False)
+    http_url: str | None = None
 
     def __post_init__(self) -> None:
         # From now on this key is scrubbed from every log record and error text, including
         # where a server echoes it back (a handshake body, a close reason, a task-failed).
         register_secret(self.api_key)
+        if self.http_url is None:
+            object.__setattr__(self, "http_url", http_base_url(self.url))
 
     @classmethod
     def resolve(
         cls,
         *,
-        api_key: str | SecretStr | None = None,
+        api_key: str | SecretStr | KeyProvider | None = None,
         url: str | None = None,
         region: Region | str | None = None,
         workspace: str | None = None,
@@ -160,13 +210,29 @@ class ClientConfig:
         timeouts: Timeouts | None = None,
         allow_insecure: bool = False,
         transport: TransportFactory | None = None,
+        http_url: str | None = None,
+        api_key_file: str | None = None,
+        default_region: Region = Region.INTL,
+        require_key: bool = True,
     ) -> ClientConfig:
         """Resolve the endpoint and key from arguments, then the environment, then defaults.
 
         URL precedence: ``url``; ``$DASHSCOPE_WEBSOCKET_BASE_URL``; the workspace-scoped host
-        of ``workspace``; the public endpoint of ``region``; the international (Singapore)
-        endpoint. Key precedence: ``api_key``; ``$DASHSCOPE_API_KEY``. An Alibaba Cloud URL
-        without a key is a :class:`ConfigurationError`; a local server may need none.
+        of the workspace; the public endpoint of the region; that of ``default_region``
+        (Singapore). The workspace is ``workspace``, else ``$DASHSCOPE_WORKSPACE``, else
+        ``$DASHSCOPE_WORKSPACE_ID``. The region is ``region``, else (only when no URL is
+        given either way) ``$DASHSCOPE_REGION``, else ``$DASHSCOPE_API_REGION``: ours
+        (``"intl"``, ``"cn"``) or the SDK's names (``"ap-southeast-1"``, ``"cn-beijing"``); the
+        SDK's other regions do not serve Fun-ASR real-time and are a :class:`ConfigurationError`.
+
+        Key precedence, as in the SDK: ``api_key``; ``$DASHSCOPE_API_KEY``; the key file
+        (``api_key_file``, else ``$DASHSCOPE_API_KEY_FILE_PATH``, else ``~/.dashscope/api_key``;
+        one file is read, its text stripped; a missing file is no key). ``api_key`` may be a
+        :data:`KeyProvider`, asked on every connect. An Alibaba Cloud URL without a key is a
+        :class:`ConfigurationError` (unless ``require_key=False``); a local server may need none.
+
+        ``http_url``: the HTTP API base, else ``$DASHSCOPE_HTTP_BASE_URL``, else derived from
+        the URL (``wss://host/...`` -> ``https://host/api/v1``).
 
         Plain ``ws://`` is accepted for loopback hosts, or anywhere with ``allow_insecure=True``
         (logged as a warning): audio and the key would cross the network unencrypted.
@@ -174,17 +240,21 @@ class ClientConfig:
         A custom ``transport`` decides what it needs, so no key is required with one (the
         in-memory :class:`~funasr_realtime.testing.MockTransport` needs none).
         """
-        wanted_region = Region(region) if region is not None else None
-        resolved_url = url or os.environ.get(ENV_URL) or _default_url(wanted_region, workspace)
+        workspace = workspace or _first_env(ENV_WORKSPACES)
+        configured_url = url or os.environ.get(ENV_URL)
+        wanted_region = _region(region, "region") if region is not None else None
+        if wanted_region is None and configured_url is None:
+            wanted_region = _env_region()
+        resolved_url = configured_url or _default_url(wanted_region or default_region, workspace)
         _check_url(resolved_url, allow_insecure)
         actual_region = region_of_url(resolved_url)
         if wanted_region is not None and actual_region is not None and wanted_region != actual_region:
             raise ConfigurationError(
                 f"region {wanted_region.value!r} does not match the URL's region {actual_region.value!r}"
             )
-        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-        secret = key if isinstance(key, SecretStr) else (SecretStr(key) if key else None)
-        if secret is None and actual_region is not None and transport is None:
+        provider = api_key if callable(api_key) else None
+        secret = None if provider is not None else _static_key(api_key, api_key_file)  # type: ignore[arg-type]
+        if secret is None and provider is None and actual_region is not None and transport is None and require_key:
             raise ConfigurationError(f"no API key: pass api_key= or set ${ENV_API_KEY}")
         return cls(
             url=resolved_url,
@@ -195,7 +265,27 @@ class ClientConfig:
             headers=dict(headers or {}),
             timeouts=timeouts or Timeouts(),
             transport=transport,
+            key_provider=provider,
+            http_url=http_url or os.environ.get(ENV_HTTP_URL) or None,
         )
+
+    @property
+    def has_key(self) -> bool:
+        """Whether connections carry a key (a fixed one or a provider's)."""
+        return self.api_key is not None or self.key_provider is not None
+
+    async def with_current_key(self) -> ClientConfig:
+        """This config with the key to connect with now: itself, or with the provider's answer.
+
+        Every key a provider returns is registered for scrubbing (it lives as long as the
+        returned config). A provider that raises a :class:`FunAsrError` (e.g. a failed
+        :func:`~funasr_realtime.client.tokens.mint_temporary_key`) raises it unchanged; any other
+        exception becomes a :class:`ConnectError` (retried like a failed connect); an answer
+        that is not a non-empty key is a :class:`ConfigurationError`.
+        """
+        if self.key_provider is None:
+            return self
+        return dataclasses.replace(self, api_key=await _ask(self.key_provider))
 
     def handshake_headers(self) -> dict[str, str]:
         """Headers of the WebSocket upgrade request. Contains the key: never log this."""
@@ -209,10 +299,82 @@ class ClientConfig:
         return headers
 
 
-def _default_url(region: Region | None, workspace: str | None) -> str:
+def http_base_url(url: str) -> str:
+    """The HTTP API base of a WebSocket endpoint: ``wss://host/api-ws/v1/inference`` -> ``https://host/api/v1``."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, "/api/v1", "", ""))
+
+
+def _first_env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _env_region() -> Region | None:
+    for name in ENV_REGIONS:
+        value = os.environ.get(name)
+        if value:
+            return _region(value, f"${name}")
+    return None
+
+
+def _region(value: Region | str, source: str) -> Region:
+    if isinstance(value, Region):
+        return value
+    region = REGION_NAMES.get(value.strip().lower())
+    if region is None:
+        known = ", ".join(repr(name) for name in REGION_NAMES)
+        raise ConfigurationError(f"{source}={value!r}: Fun-ASR real-time is served in {known} only")
+    return region
+
+
+def _static_key(api_key: str | SecretStr | None, api_key_file: str | None) -> SecretStr | None:
+    """``api_key``, else ``$DASHSCOPE_API_KEY``, else the key file (the SDK's order)."""
+    if api_key is not None:
+        return api_key if isinstance(api_key, SecretStr) else (SecretStr(api_key) if api_key else None)
+    key = os.environ.get(ENV_API_KEY) or _read_key_file(api_key_file)
+    return SecretStr(key) if key else None
+
+
+def _read_key_file(path: str | None) -> str | None:
+    # The SDK reads one file: the configured path if there is one, else the default; a
+    # missing or unreadable file is simply no key (dashscope/v2/_config.py, _api_key_from_file).
+    path = path or os.environ.get(ENV_API_KEY_FILE) or DEFAULT_API_KEY_FILE
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as file:
+            return file.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+async def _ask(provider: KeyProvider) -> SecretStr:
+    try:
+        answer = provider()
+        if inspect.isawaitable(answer):
+            answer = await answer
+    except FunAsrError:
+        raise
+    except Exception as exc:
+        text = f"{exc}\n{exc!r}"
+        clean = redact(text) == text  # the provider's own error text might hold a key
+        error = ConnectError(f"the API key provider failed: {type(exc).__name__}")
+        raise error from (exc if clean else None)
+    if isinstance(answer, str):
+        answer = SecretStr(answer.strip())
+    if not isinstance(answer, SecretStr) or not answer.get_secret_value():
+        raise ConfigurationError("the API key provider returned no key (expected a non-empty str or SecretStr)")
+    register_secret(answer)
+    return answer
+
+
+def _default_url(region: Region, workspace: str | None) -> str:
     if workspace:
-        return workspace_url(workspace, region or Region.INTL)
-    return ENDPOINTS[region or Region.INTL]
+        return workspace_url(workspace, region)
+    return ENDPOINTS[region]
 
 
 def _check_url(url: str, allow_insecure: bool) -> None:

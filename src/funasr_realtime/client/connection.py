@@ -248,7 +248,12 @@ class Connection:
     @classmethod
     async def open(cls, config: ClientConfig, *, clock: Clock = time.monotonic) -> Connection:
         """Connect with ``config.transport`` (default: a WebSocket to ``config.url``), bounded
-        by ``timeouts.connect``. Raises :class:`ConnectError` & co."""
+        by ``timeouts.connect``. Raises :class:`ConnectError` & co.
+
+        A key provider is asked here, once per connection: this is the one place a key
+        reaches a handshake (:meth:`ClientConfig.with_current_key`).
+        """
+        config = await config.with_current_key()
         factory: TransportFactory = config.transport or WebSocketTransport
         return cls(await factory.open(config), config, clock)
 

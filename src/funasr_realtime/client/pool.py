@@ -5,6 +5,8 @@ The protocol allows one task at a time per connection. A stream that rotates tas
 next task can start. The pool keeps at most ``max_size`` connections: it hands out an idle
 live one if it has it, opens a new one if below the limit, and otherwise waits for a
 release. With ``standby`` it opens a spare in the background after every acquire.
+Every run-task of a stream (and of compat's live sessions) is sent by
+:meth:`ConnectionPool.start_task`, after a token of the account's task quota (:mod:`.limiter`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import asyncio
 import contextlib
 import logging
 
-from ..protocol import FunAsrError
-from .config import ClientConfig
-from .connection import Clock, Connection
+from ..protocol import ErrorKind, FunAsrError, RecognitionParams, classify
+from .config import ClientConfig, Resilience
+from .connection import Clock, Connection, Listener, Task
+from .limiter import task_limiter
 
 __all__ = ["ConnectionPool"]
 
@@ -25,8 +28,19 @@ logger = logging.getLogger(__name__)
 class ConnectionPool:
     """Idle and busy connections of one stream."""
 
-    def __init__(self, config: ClientConfig, clock: Clock, *, standby: bool, max_size: int = 2) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        clock: Clock,
+        *,
+        standby: bool,
+        max_size: int = 2,
+        resilience: Resilience | None = None,
+    ) -> None:
         self._config = config
+        # The account's task quota (client/limiter.py), from resilience's task_rate and
+        # task_burst (None: the defaults); None: no limit on this endpoint.
+        self.limiter = task_limiter(config, resilience or Resilience())
         self._clock = clock
         self._standby = standby
         self._max_size = max_size
@@ -64,6 +78,54 @@ class ConnectionPool:
             self._busy.add(connection)
         self._warm_standby()
         return connection, (self._clock() - started) * 1000
+
+    async def start_task(
+        self, params: RecognitionParams, *, offset_ms: int = 0, listener: Listener | None = None
+    ) -> tuple[Task, float]:
+        """Acquire a connection and start a task on it: the task, and how long acquiring took (ms).
+
+        A connection whose task did not start is released. A run-task refused with a
+        rejected provider key gets its second chance here (see :meth:`_key_rejected`): the
+        idle connections, opened with that key, are closed and the task is tried once more
+        on a new connection.
+        """
+        return await self._start_task(params, offset_ms, listener, second_chance=True)
+
+    async def _start_task(
+        self, params: RecognitionParams, offset_ms: int, listener: Listener | None, *, second_chance: bool = False
+    ) -> tuple[Task, float]:
+        connection, acquire_ms = await self.acquire()  # a rejected connect had its chance in _open
+        try:
+            if self.limiter is not None:
+                # Every run-task waits for its token of the account's task quota; the audio
+                # waits in the replay buffer meanwhile (client/limiter.py).
+                await self.limiter.take(params.model)
+            task = await connection.start_task(params, offset_ms=offset_ms, listener=listener)
+        except FunAsrError as exc:
+            await self.release(connection)
+            if not (second_chance and self._key_rejected(exc)):
+                raise
+            await self.discard_idle()
+            return await self._start_task(params, offset_ms, listener)
+        except BaseException:
+            await self.release(connection)
+            raise
+        task.metrics.acquire_ms = acquire_ms
+        return task, acquire_ms
+
+    def _key_rejected(self, error: FunAsrError) -> bool:
+        """Whether ``error`` is a provider's key the service rejected, worth asking once more.
+
+        The one rule for keys that expire. With a key provider, a rejected key (a handshake
+        401 or a task-failed ``InvalidApiKey``: :attr:`ErrorKind.AUTHENTICATION`) may just
+        have expired, so the connect (:meth:`_open`) or the run-task (:meth:`start_task`) is
+        tried once more, and the provider is asked again for the new connection. A second
+        rejection is raised, and is permanent; so is the first with a fixed key.
+        """
+        if self._config.key_provider is None or classify(error) is not ErrorKind.AUTHENTICATION:
+            return False
+        logger.info("the API key was rejected (%s): asking the key provider once more", error)
+        return True
 
     async def release(self, connection: Connection) -> None:
         """Give a connection back; it is kept only if another task can run on it."""
@@ -135,7 +197,12 @@ class ConnectionPool:
     async def _open(self) -> Connection:
         """Open a connection that the caller counted in ``_opening``."""
         try:
-            return await Connection.open(self._config, clock=self._clock)
+            try:
+                return await Connection.open(self._config, clock=self._clock)
+            except FunAsrError as exc:
+                if not self._key_rejected(exc):
+                    raise
+                return await Connection.open(self._config, clock=self._clock)
         finally:
             async with self._changed:
                 self._opening -= 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -19,6 +19,7 @@ from ..audio import pcm_converter
 from ..protocol import (
     AudioError,
     CloseReason,
+    ContextMessage,
     FinalizeRequest,
     FunAsrError,
     LocalProtocolError,
@@ -76,7 +77,7 @@ class RecognitionStream:
         self._core = r.stream_core(params.sample_rate, stop=stop, now=clock(), resume_from=resume_from)
         # Everything on the wire is PCM: a container's header and codec stop at this converter.
         self._converter = pcm_converter(params.format, params.sample_rate)
-        self._pool = ConnectionPool(config, clock, standby=r.standby)
+        self._pool = ConnectionPool(config, clock, standby=r.standby, resilience=r)
         self._error: FunAsrError | None = None
         self._closed = False
         self._idle = idle = IdleTimer(self._core, clock, r.idle_finish, lambda: self._close(CloseReason.IDLE))
@@ -164,10 +165,15 @@ class RecognitionStream:
         """End the current task so its final sentence comes now; later audio starts a new task.
 
         Returns at once, with the request the :class:`TaskCompleted` that follows the final
-        answers (same ``request_id``); None, a no-op, when no audio came since the last one.
+        answers (same ``request_id``); None, a no-op, when no audio came since the last one,
+        or when the account's task quota is under pressure (``Resilience.task_rate``): then
+        the task stays open, the service's endpointing ends the sentence and no audio is lost.
         """
         self._check_open("finalize")
         self._adopt()
+        limiter = self._pool.limiter
+        if limiter is not None and self._core.current is not None and not limiter.allows_rotation(self._params.model):
+            return None
         segment = self._close(CloseReason.FINALIZE)
         return None if segment is None or segment.request_id is None else FinalizeRequest(segment.request_id)
 
@@ -224,6 +230,17 @@ class RecognitionStream:
         params = self._params.replace(**changes)
         check_compatibility(params, self.config.region)
         self._params = params
+        return params
+
+    async def update_context(self, context: Iterable[ContextMessage | Mapping[str, Any]]) -> RecognitionParams:
+        """Replace the stream's context (``RecognitionParams.context``; an empty one clears it).
+
+        Every later task starts with it (rotations and replays included) and the open task
+        gets it now by continue-task. Bounded as the service does (5 messages per role, 400
+        characters each); :class:`ConfigurationError` on a model without context.
+        """
+        params = self.update_params(context=tuple(context))
+        await self._runs.update_context(params)
         return params
 
     async def __aenter__(self) -> RecognitionStream:

@@ -15,6 +15,7 @@ progress. Audio lost in a reconnect is logged as a warning (never silent).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Protocol
 
 from ..client import (
@@ -28,6 +29,7 @@ from ..client import (
     TaskCompleted,
     TaskMetrics,
 )
+from ..client.pool import ConnectionPool
 from ..protocol import FunAsrError, LocalProtocolError, RecognitionParams, ResultGenerated, Sentence
 
 __all__ = ["FileSession", "StreamingSession", "TaskSink"]
@@ -126,8 +128,14 @@ class StreamingSession:
             await self._abort(exc)
 
     async def _start(self) -> None:
-        self._connection = await Connection.open(self._config)
-        self._task = await self._connection.start_task(self._params, listener=self._on_result)
+        # Through a one-connection pool: the core's one rule for a rejected provider key applies.
+        pool = ConnectionPool(self._config, time.monotonic, standby=False, max_size=1)
+        try:
+            self._task, _ = await pool.start_task(self._params, listener=self._on_result)
+        except BaseException:
+            await pool.aclose()
+            raise
+        self._connection = self._task.connection
 
     def _open_sink(self) -> None:
         if not self._opened:

@@ -18,9 +18,10 @@ server broke the protocol     502          ``ProtocolError``                 wha
 anything else                 by kind [1]  the error's class name            the error's text
 ============================  ===========  ================================  ===========================
 
-[1] The status of the error's :class:`~funasr_realtime.ErrorKind` (:data:`KIND_STATUS`):
-401 authentication, 403 permission and quota, 400 billing (DashScope's ``Arrearage`` is a
-400), invalid request and bad audio, 404 not found, 408 the server's request timeout
+[1] The status of the error's :class:`~funasr_realtime.ErrorKind`
+(:attr:`~funasr_realtime.ErrorKind.http_status`, the core's one table): 401 authentication,
+403 permission and quota, 400 billing (DashScope's ``Arrearage`` is a 400), invalid request,
+content policy, bad audio and no speech, 404 not found, 408 the server's request timeout
 (``CLIENT_ERROR``), 429 rate limit, 503 unavailable, otherwise 500. ``code`` is always a
 string (the SDK mixes ints and strings and uses the magic statuses 44 and -1).
 """
@@ -56,26 +57,9 @@ class InvalidParameter(LocalProtocolError, ValueError):
     """
 
 
-#: The status code reported for each kind of error (a rejected handshake keeps its own).
-KIND_STATUS: dict[ErrorKind, HTTPStatus] = {
-    ErrorKind.AUTHENTICATION: HTTPStatus.UNAUTHORIZED,
-    ErrorKind.PERMISSION: HTTPStatus.FORBIDDEN,
-    ErrorKind.QUOTA: HTTPStatus.FORBIDDEN,
-    ErrorKind.BILLING: HTTPStatus.BAD_REQUEST,
-    ErrorKind.NOT_FOUND: HTTPStatus.NOT_FOUND,
-    ErrorKind.INVALID_REQUEST: HTTPStatus.BAD_REQUEST,
-    ErrorKind.BAD_AUDIO: HTTPStatus.BAD_REQUEST,
-    ErrorKind.PROTOCOL: HTTPStatus.BAD_GATEWAY,
-    ErrorKind.AUDIO_LOST: HTTPStatus.INTERNAL_SERVER_ERROR,
-    ErrorKind.UNKNOWN: HTTPStatus.INTERNAL_SERVER_ERROR,
-    ErrorKind.RATE_LIMIT: HTTPStatus.TOO_MANY_REQUESTS,
-    ErrorKind.SERVER: HTTPStatus.INTERNAL_SERVER_ERROR,
-    ErrorKind.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
-    ErrorKind.REQUEST_TIMEOUT: HTTPStatus.REQUEST_TIMEOUT,
-    ErrorKind.TIMEOUT: HTTPStatus.GATEWAY_TIMEOUT,
-    ErrorKind.UNREACHABLE: HTTPStatus.SERVICE_UNAVAILABLE,
-    ErrorKind.DISCONNECTED: HTTPStatus.BAD_GATEWAY,
-}
+#: The status code reported for each kind of error (a rejected handshake keeps its own):
+#: the core's one table (:attr:`~funasr_realtime.ErrorKind.http_status`).
+KIND_STATUS: dict[ErrorKind, HTTPStatus] = {kind: HTTPStatus(kind.http_status) for kind in ErrorKind}
 
 _HANDSHAKE_CODES = {401: "InvalidApiKey", 403: "AccessDenied", 404: "NotFound", 429: "Throttling"}
 

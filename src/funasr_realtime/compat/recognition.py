@@ -48,19 +48,29 @@ class Recognition:
         recognition = Recognition(model="fun-asr-realtime", format="wav", sample_rate=16000, callback=None)
         result = recognition.call("speech.wav")
 
+    The positional parameters are SDK 2.0.2's, in its order: ``model, callback, format,
+    sample_rate, workspace, disfluency_removal_enabled, diarization_enabled, speaker_count,
+    timestamp_alignment_enabled, special_word_filter, audio_event_detection_enabled``; the
+    other named parameters are keyword-only. Parameters that are None are not sent.
     Keywords beyond the named ones are run-task parameters, sent as given, except the
     transport options ``api_key``, ``workspace``, ``headers``, ``base_address``,
     ``request_timeout`` (connect timeout, seconds) and ``allow_insecure``.
     Invalid named parameters raise :class:`~funasr_realtime.ConfigurationError` here.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0917  (the SDK's positional parameters)
         self,
         model: str,
         callback: RecognitionCallback | None,
         format: str,
         sample_rate: int,
         workspace: str | None = None,
+        disfluency_removal_enabled: bool | None = None,
+        diarization_enabled: bool | None = None,
+        speaker_count: int | None = None,
+        timestamp_alignment_enabled: bool | None = None,
+        special_word_filter: str | None = None,
+        audio_event_detection_enabled: bool | None = None,
         *,
         semantic_punctuation_enabled: bool | None = None,
         max_sentence_silence: int | None = None,
@@ -78,6 +88,13 @@ class Recognition:
         self._callback = callback
         self._options: dict[str, Any] = {
             "workspace": workspace,
+            "disfluency_removal_enabled": disfluency_removal_enabled,
+            # Named in SDK 2.0.2, undocumented for real-time models: sent as given (extra).
+            "diarization_enabled": diarization_enabled,
+            "speaker_count": speaker_count,
+            "timestamp_alignment_enabled": timestamp_alignment_enabled,
+            "special_word_filter": special_word_filter,
+            "audio_event_detection_enabled": audio_event_detection_enabled,
             "semantic_punctuation_enabled": semantic_punctuation_enabled,
             "max_sentence_silence": max_sentence_silence,
             "multi_threshold_mode_enabled": multi_threshold_mode_enabled,

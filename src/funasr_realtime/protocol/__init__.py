@@ -10,7 +10,18 @@ environment (``tests/protocol/test_layering.py`` enforces it).
 from .budget import RetryBudget, RetryPolicy
 from .classify import ErrorKind, classify
 from .client import MAX_AUDIO_FRAME_BYTES, ClientProtocol
+from .context import (
+    MAX_MESSAGES_PER_ROLE,
+    MAX_TURN_CHARS,
+    ContextBounds,
+    ContextMessage,
+    ContextRole,
+    bound_context,
+    context_from_wire,
+    context_message,
+)
 from .errors import (
+    ApiError,
     AudioDropped,
     AudioError,
     ConfigurationError,
@@ -27,6 +38,7 @@ from .errors import (
 )
 from .messages import (
     ContinueTask,
+    Emotion,
     FinishTask,
     ResultGenerated,
     RunTask,
@@ -45,6 +57,7 @@ from .models import (
     MODELS,
     ModelSpec,
     Region,
+    Support,
     accepts_sample_rate,
     choose_sample_rate,
     default_sample_rate,
@@ -52,7 +65,7 @@ from .models import (
     region_of_url,
     workspace_url,
 )
-from .params import AUDIO_FORMATS, AudioFormat, RecognitionParams, check_compatibility
+from .params import AUDIO_FORMATS, AudioFormat, RecognitionParams, check_compatibility, context_input
 from .replay import ReplayBuffer
 from .retry import PERMANENT_ERROR_CODES, backoff, is_retryable
 from .segments import SEGMENT_TRANSITIONS, CloseReason, Segment, SegmentState, SegmentTrigger
@@ -65,9 +78,12 @@ __all__ = [
     "AUDIO_FORMATS",
     "ENDPOINTS",
     "MAX_AUDIO_FRAME_BYTES",
+    "MAX_MESSAGES_PER_ROLE",
+    "MAX_TURN_CHARS",
     "MODELS",
     "PERMANENT_ERROR_CODES",
     "SEGMENT_TRANSITIONS",
+    "ApiError",
     "AudioDropped",
     "AudioError",
     "AudioFormat",
@@ -77,7 +93,11 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "ConnectionClosed",
+    "ContextBounds",
+    "ContextMessage",
+    "ContextRole",
     "ContinueTask",
+    "Emotion",
     "ErrorKind",
     "FinalizeRequest",
     "FinishTask",
@@ -104,6 +124,7 @@ __all__ = [
     "ServerProtocol",
     "ServerState",
     "StreamCore",
+    "Support",
     "TaskEnd",
     "TaskFailed",
     "TaskFailedError",
@@ -116,9 +137,13 @@ __all__ = [
     "Word",
     "accepts_sample_rate",
     "backoff",
+    "bound_context",
     "check_compatibility",
     "choose_sample_rate",
     "classify",
+    "context_from_wire",
+    "context_input",
+    "context_message",
     "decode_client_message",
     "decode_server_event",
     "default_sample_rate",

@@ -81,6 +81,8 @@ class ClientProtocol:
     def run_task(self, params: RecognitionParams, *, input: dict[str, Any] | None = None) -> str:
         """Start a task with a fresh task id. Returns the run-task text frame.
 
+        ``input`` (the run-task's ``payload.input``) defaults to ``params.to_input()``: the
+        params' context, so every task of a stream carries it.
         Next: wait for ``TaskStarted`` from :meth:`receive_text` before sending audio.
         """
         self._machine.fire(ClientTrigger.RUN_TASK)
@@ -91,7 +93,7 @@ class ClientProtocol:
             model=params.model,
             parameters=params.to_parameters(),
             resources=params.to_resources(),
-            input=input or {},
+            input=params.to_input() if input is None else input,
         )
         return message.encode()
 

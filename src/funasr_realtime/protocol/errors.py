@@ -15,6 +15,7 @@ Every exception the library raises on purpose derives from :class:`FunAsrError`:
     │   ├── TransportTimeout (TimeoutError) a bounded wait ran out (connect, task-started, stop, send)
     │   └── ConnectionClosed               the socket closed before the task ended (code, reason)
     ├── TaskFailedError                    the server sent task-failed (error_code, error_message)
+    ├── ApiError                           an HTTP API request failed (status_code, code, message)
     └── AudioDropped                       a reconnect outlasted the replay buffer; audio was lost
 
 What an error means is decided in exactly one place,
@@ -28,6 +29,7 @@ error codes and state names only.
 from __future__ import annotations
 
 __all__ = [
+    "ApiError",
     "AudioDropped",
     "AudioError",
     "ConfigurationError",
@@ -125,6 +127,22 @@ class TaskFailedError(FunAsrError):
         self.error_message = error_message
         self.task_id = task_id
         super().__init__(f"{error_code}: {error_message} (task {task_id or '?'})")
+
+
+class ApiError(FunAsrError):
+    """An HTTP API request to the service (e.g. minting a temporary key) failed.
+
+    ``status_code`` is the HTTP status; ``code`` and ``message`` are the service's error code
+    and message from the JSON body (empty when it sent none), ``request_id`` its request id.
+    """
+
+    def __init__(self, status_code: int, code: str = "", message: str = "", request_id: str = "") -> None:
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        detail = f"{code}: {message}" if code else (message or "request failed")
+        super().__init__(f"HTTP {status_code} {detail} (request {request_id or '?'})")
 
 
 class AudioDropped(FunAsrError):

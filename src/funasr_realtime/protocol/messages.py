@@ -53,6 +53,7 @@ __all__ = [
     "MAX_WORD_CHARS",
     "ClientMessage",
     "ContinueTask",
+    "Emotion",
     "FinishTask",
     "ResultGenerated",
     "RunTask",
@@ -158,6 +159,15 @@ class Word(BaseModel):
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class Emotion:
+    """The emotion of a final sentence: ``emo_tag`` (``positive``, ``negative``, ``neutral``)
+    and ``emo_confidence``, sent by paraformer-realtime-8k-v2 with semantic punctuation off."""
+
+    tag: str
+    confidence: float | None = None
+
+
 class Sentence(BaseModel):
     """One sentence of a ``result-generated`` event.
 
@@ -193,6 +203,18 @@ class Sentence(BaseModel):
         if self.sentence_end is not None:
             return self.sentence_end
         return self.end_time is not None
+
+    @property
+    def emotion(self) -> Emotion | None:
+        """The sentence's emotion, when the model reports one (see :class:`Emotion`)."""
+        extra = self.model_extra or {}
+        tag = extra.get("emo_tag")
+        if not isinstance(tag, str) or not tag:
+            return None
+        confidence = extra.get("emo_confidence")
+        if isinstance(confidence, (int, float)) and not isinstance(confidence, bool):
+            return Emotion(tag, float(confidence))
+        return Emotion(tag)
 
     def shifted(self, offset_ms: int) -> Sentence:
         """Return a copy with every time moved ``offset_ms`` later."""
@@ -230,7 +252,8 @@ class Usage(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class RunTask:
-    """Start a recognition task. ``parameters`` comes from ``RecognitionParams.to_parameters``."""
+    """Start a recognition task. ``parameters`` comes from ``RecognitionParams.to_parameters``,
+    ``input`` from ``RecognitionParams.to_input`` (``{}``, or the stream's ``context``)."""
 
     task_id: str
     model: str
@@ -255,7 +278,7 @@ class RunTask:
 
 @dataclass(frozen=True, slots=True)
 class ContinueTask:
-    """Update the task mid-stream (Fun-ASR context biasing)."""
+    """Update the task mid-stream (Fun-ASR context biasing): ``input`` is ``{"context": [...]}``."""
 
     task_id: str
     input: dict[str, Any]
@@ -297,15 +320,20 @@ class TaskStarted:
 
 @dataclass(frozen=True, slots=True)
 class ResultGenerated:
+    """A result. ``debug`` is the local server's own diagnostics, sent as
+    ``payload.output.local_debug`` (never by the service; DashScope clients ignore it)."""
+
     task_id: str
     sentence: Sentence
     usage: Usage | None = None
+    debug: dict[str, Any] | None = None
 
     def encode(self) -> str:
         usage = None if self.usage is None else self.usage.model_dump()
-        return _encode_server(
-            "result-generated", self.task_id, {"output": {"sentence": self.sentence.to_wire()}, "usage": usage}
-        )
+        output: dict[str, Any] = {"sentence": self.sentence.to_wire()}
+        if self.debug:
+            output["local_debug"] = self.debug
+        return _encode_server("result-generated", self.task_id, {"output": output, "usage": usage})
 
 
 @dataclass(frozen=True, slots=True)

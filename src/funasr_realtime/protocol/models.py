@@ -5,7 +5,26 @@ snapshots (``fun-asr-realtime-2025-11-07``) are listed where their capabilities 
 from their family; other snapshots inherit their family's row by prefix.
 
 The table also decides which sample rate to send a model (:func:`choose_sample_rate`), the
-one rule the CLI and both adapters apply.
+one rule the CLI and both adapters apply, and says what each model does with hot words,
+context, emotion and filler removal (:class:`Support`; checked by
+:func:`~funasr_realtime.protocol.params.check_compatibility` before anything is sent).
+
+Sources of the capability columns (docs/PROTOCOL.md §2, landscape notes; documented,
+unverified against a live key):
+
+* hot words (``vocabulary_id``): the "improve accuracy" page lists fun-asr-realtime and
+  -2025-11-07 (Singapore and Beijing), -2025-09-15 and fun-asr-flash-8k-realtime (Beijing);
+  -2026-02-28 is not in the list (so: unverified). Paraformer v2 models take vocabularies;
+  the v1 models use the legacy ``phrase_id`` instead.
+* context (``input.context``): the Fun-ASR client-events page and SDK 2.0.2's
+  ``Recognition.update_context`` document it for fun-asr-realtime / -2025-11-07, but the
+  newer "improve accuracy" page lists context for the non-real-time fun-asr-flash-2026-06-15
+  only. The two documented models are marked unverified (sent, with a warning); no page
+  documents it for the others.
+* emotion (``emo_tag``, ``emo_confidence`` on finals): paraformer-realtime-8k-v2 only, with
+  semantic punctuation off.
+* ``disfluency_removal_enabled``: Paraformer only.
+* ``max_sentence_silence`` default: 1300 ms on Fun-ASR, 800 ms on Paraformer.
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ __all__ = [
     "MODELS",
     "ModelSpec",
     "Region",
+    "Support",
     "accepts_sample_rate",
     "choose_sample_rate",
     "default_sample_rate",
@@ -59,38 +79,76 @@ def region_of_url(url: str) -> Region | None:
     return None
 
 
+class Support(enum.Enum):
+    """How far the documentation vouches for a feature on a model."""
+
+    YES = "yes"  # documented for the model
+    UNVERIFIED = "unverified"  # documented in one place, contradicted or missing in another: sent, with a warning
+    NO = "no"  # not offered by the model: refused before sending
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     """Capabilities of one model (or model family).
 
     ``sample_rates`` None means any rate; ``languages`` None means the table does not restrict
-    language hints for this model.
+    language hints for this model. ``hotwords`` is about ``vocabulary_id``, ``context`` about
+    ``input.context``; ``emotion`` says whether finals carry ``emo_tag``/``emo_confidence``;
+    ``disfluency_removal`` whether ``disfluency_removal_enabled`` does anything;
+    ``default_silence_ms`` the service's ``max_sentence_silence`` when none is sent.
     """
 
     name: str
     sample_rates: frozenset[int] | None
     languages: frozenset[str] | None
     regions: frozenset[Region]
+    hotwords: Support = Support.YES
+    context: Support = Support.NO
+    emotion: bool = False
+    disfluency_removal: bool = False
+    default_silence_ms: int = 1300
+
+    @property
+    def paraformer(self) -> bool:
+        return self.name.startswith("paraformer-")
 
 
 _BOTH = frozenset({Region.INTL, Region.CN})
 _CN = frozenset({Region.CN})
 _ZH = frozenset({"zh"})
 _FUN_ASR_LANGS = frozenset({"zh", "en", "ja"})
+# paraformer-realtime-v2's documented language_hints (yue: Cantonese; its dialects need no hint).
+_PARAFORMER_V2_LANGS = frozenset({"zh", "en", "ja", "yue", "ko", "de", "fr", "ru"})
 _16K = frozenset({16000})
 _8K = frozenset({8000})
+_YES, _UNSURE, _NO = Support.YES, Support.UNVERIFIED, Support.NO
+
+
+def _paraformer(
+    name: str,
+    rates: frozenset[int] | None,
+    languages: frozenset[str],
+    *,
+    hotwords: Support = _YES,
+    emotion: bool = False,
+) -> ModelSpec:
+    """A Paraformer row: Beijing only, no context, filler removal, 800 ms default silence."""
+    return ModelSpec(
+        name, rates, languages, _CN, hotwords, _NO, emotion=emotion, disfluency_removal=True, default_silence_ms=800
+    )
+
 
 #: Known models, most specific name first (lookup also matches dated snapshots by prefix).
 MODELS: tuple[ModelSpec, ...] = (
-    ModelSpec("fun-asr-realtime-2025-11-07", _16K, _FUN_ASR_LANGS, _BOTH),
+    ModelSpec("fun-asr-realtime-2025-11-07", _16K, _FUN_ASR_LANGS, _BOTH, context=_UNSURE),
     ModelSpec("fun-asr-realtime-2025-09-15", _16K, frozenset({"zh", "en"}), _CN),
-    ModelSpec("fun-asr-realtime-2026-02-28", _16K, _FUN_ASR_LANGS, _CN),
-    ModelSpec("fun-asr-realtime", _16K, _FUN_ASR_LANGS, _BOTH),
+    ModelSpec("fun-asr-realtime-2026-02-28", _16K, _FUN_ASR_LANGS, _CN, hotwords=_UNSURE),
+    ModelSpec("fun-asr-realtime", _16K, _FUN_ASR_LANGS, _BOTH, context=_UNSURE),
     ModelSpec("fun-asr-flash-8k-realtime", _8K, _ZH, _CN),
-    ModelSpec("paraformer-realtime-8k-v2", _8K, _ZH, _CN),
-    ModelSpec("paraformer-realtime-8k-v1", _8K, _ZH, _CN),
-    ModelSpec("paraformer-realtime-v2", None, None, _CN),
-    ModelSpec("paraformer-realtime-v1", _16K, _ZH, _CN),
+    _paraformer("paraformer-realtime-8k-v2", _8K, _ZH, emotion=True),
+    _paraformer("paraformer-realtime-8k-v1", _8K, _ZH, hotwords=_NO),  # v1: the legacy phrase_id instead
+    _paraformer("paraformer-realtime-v2", None, _PARAFORMER_V2_LANGS),
+    _paraformer("paraformer-realtime-v1", _16K, _ZH, hotwords=_NO),
 )
 
 

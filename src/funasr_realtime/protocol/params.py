@@ -5,27 +5,37 @@ the Fun-ASR / Paraformer real-time models (docs/PROTOCOL.md §2.1), plus ``extra
 parameters the service adds later, which are sent verbatim. A field left ``None`` is not
 sent, so the service default applies.
 
+``context`` is not a parameter: it travels in ``payload.input`` (:meth:`RecognitionParams.
+to_input`), in every run-task a stream sends, so a rotation or a replay carries it too.
+
 ``check_compatibility`` compares the parameters with the model capability table and the
-target region, so a mismatch is a :class:`ConfigurationError` before anything is sent.
+target region, so a mismatch is a :class:`ConfigurationError` before anything is sent; a
+feature the documentation is unsure of for the model is logged once as a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .context import ContextMessage, bound_context, context_message
 from .errors import ConfigurationError
-from .models import Region, find_model
+from .models import ModelSpec, Region, Support, find_model
 
-__all__ = ["AUDIO_FORMATS", "AudioFormat", "RecognitionParams", "check_compatibility"]
+__all__ = ["AUDIO_FORMATS", "AudioFormat", "RecognitionParams", "check_compatibility", "context_input"]
 
 AudioFormat = Literal["pcm", "wav", "mp3", "opus", "speex", "aac", "amr"]
 AUDIO_FORMATS: tuple[str, ...] = ("pcm", "wav", "mp3", "opus", "speex", "aac", "amr")
 
-# Fields that are not wire parameters (model goes in the payload, phrase_id in resources).
-_NOT_PARAMETERS = frozenset({"model", "extra", "phrase_id"})
+logger = logging.getLogger(__name__)
+
+# Fields that are not wire parameters (model goes in the payload, phrase_id in resources,
+# context in input).
+_NOT_PARAMETERS = frozenset({"model", "extra", "phrase_id", "context"})
 
 
 class RecognitionParams(BaseModel):
@@ -54,6 +64,10 @@ class RecognitionParams(BaseModel):
     vocabulary_id: str | None = None
     speech_noise_threshold: float | None = Field(None, ge=-1.0, le=1.0)
     phrase_id: str | None = None
+    #: Context biasing (``input.context``), bounded as the service does: at most 5 messages
+    #: per role (older ones dropped) and 400 characters per message (the rest cut off).
+    #: Items may be :class:`ContextMessage`, ``{"role", "text"}`` or the wire shape.
+    context: tuple[ContextMessage, ...] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def __init__(self, **data: Any) -> None:
@@ -73,6 +87,16 @@ class RecognitionParams(BaseModel):
                 stacklevel=4,
             )
         return hints
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _bounded_context(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+            raise ValueError("context is a list of messages")
+        kept, _ = bound_context(context_message(item) for item in value)
+        return kept
 
     @field_validator("extra")
     @classmethod
@@ -96,6 +120,12 @@ class RecognitionParams(BaseModel):
         params.update(self.extra)
         return params
 
+    def to_input(self) -> dict[str, Any]:
+        """The ``payload.input`` object of run-task: ``{"context": [...]}``, or ``{}`` without context."""
+        if not self.context:
+            return {}
+        return context_input(self.context)
+
     def to_resources(self) -> tuple[dict[str, str], ...]:
         """The ``payload.resources`` of run-task: the legacy Paraformer hot-phrase id, if any."""
         if self.phrase_id is None:
@@ -108,15 +138,26 @@ class RecognitionParams(BaseModel):
         return self.sample_rate * 2 if self.format == "pcm" else None
 
 
+def context_input(context: Iterable[ContextMessage]) -> dict[str, Any]:
+    """The ``input`` object carrying ``context`` (of run-task or continue-task)."""
+    return {"context": [message.to_wire() for message in context]}
+
+
 def check_compatibility(params: RecognitionParams, region: Region | None) -> None:
     """Raise :class:`ConfigurationError` if the model cannot serve these parameters.
 
+    Refused: a sample rate, language or region the model lacks, ``context`` or
+    ``vocabulary_id`` on a model that has no such feature (:attr:`Support.NO`). Logged once
+    per model and feature (a warning, nothing refused): a feature the documentation is unsure
+    of for the model (:attr:`Support.UNVERIFIED`), and ``disfluency_removal_enabled`` on a
+    model that ignores it (SDK programs pass it to every model).
     ``region`` None (a local or custom server) skips the region check. Unknown model names
     pass: the server is the judge of models this table does not know.
     """
     spec = find_model(params.model)
     if spec is None:
         return
+    _check_features(params, spec)
     if spec.sample_rates is not None and params.sample_rate not in spec.sample_rates:
         rates = ", ".join(f"{r} Hz" for r in sorted(spec.sample_rates))
         raise ConfigurationError(
@@ -132,6 +173,31 @@ def check_compatibility(params: RecognitionParams, region: Region | None) -> Non
     if region is not None and region not in spec.regions:
         where = ", ".join(sorted(r.value for r in spec.regions))
         raise ConfigurationError(f"{params.model} is not served in region {region.value!r} (only {where})")
+
+
+def _check_features(params: RecognitionParams, spec: ModelSpec) -> None:
+    if params.context:
+        _gate(params.model, "context", spec.context)
+    if params.vocabulary_id is not None:
+        _gate(params.model, "hot words (vocabulary_id)", spec.hotwords)
+    if params.disfluency_removal_enabled and not spec.disfluency_removal:
+        _warn_once(params.model, "disfluency_removal_enabled", "only Paraformer models remove fillers; ignored")
+
+
+def _gate(model: str, feature: str, support: Support) -> None:
+    if support is Support.NO:
+        raise ConfigurationError(f"{model} does not support {feature}; pick a model that does or leave it out")
+    if support is Support.UNVERIFIED:
+        _warn_once(model, feature, "the documentation disagrees on whether this model supports it; sent anyway")
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(model: str, feature: str, why: str) -> None:
+    if (model, feature) not in _warned:
+        _warned.add((model, feature))
+        logger.warning("%s with %s: %s", feature, model, why)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .errors import RemoteProtocolError
 from .messages import (
     ClientMessage,
@@ -76,10 +78,12 @@ class ServerProtocol:
         self._machine.fire(ServerTrigger.TASK_STARTED)
         return TaskStarted(self.task_id).encode()
 
-    def send_result(self, sentence: Sentence, usage: Usage | None = None) -> str:
-        """A result-generated frame for the running task."""
+    def send_result(
+        self, sentence: Sentence, usage: Usage | None = None, *, debug: dict[str, Any] | None = None
+    ) -> str:
+        """A result-generated frame for the running task (``debug``: see ``ResultGenerated``)."""
         self._machine.fire(ServerTrigger.RESULT)
-        return ResultGenerated(self.task_id, sentence, usage).encode()
+        return ResultGenerated(self.task_id, sentence, usage, debug).encode()
 
     def finish_task(self, usage: Usage | None = None) -> str:
         """The task-finished frame; the connection may then carry a new run-task."""

@@ -30,6 +30,7 @@ import random
 from dataclasses import dataclass
 
 from .budget import RetryBudget, RetryPolicy
+from .classify import ErrorKind, classify
 from .errors import FunAsrError, LocalProtocolError
 from .params import RecognitionParams
 from .replay import ReplayBuffer
@@ -313,6 +314,17 @@ class StreamCore:
         segment.fire(SegmentTrigger.FAIL)
         segment.failure = (error, now)
         return delay
+
+    def heard_nothing(self, segment: Segment, error: FunAsrError) -> bool:
+        """Whether ``error`` ends the segment's task as one that heard nothing (no final).
+
+        True for the service's "no speech" (``NO_INPUT_AUDIO_ERROR``) once the segment is
+        closed and all its audio was sent: nothing is lost, and replaying the same audio
+        would only fail (and bill) again. :meth:`complete` follows. Elsewhere the failure
+        stands, and as a permanent kind it ends the stream.
+        """
+        closed_and_sent = segment.end is not None and segment.sent >= segment.end
+        return closed_and_sent and classify(error) is ErrorKind.NO_SPEECH
 
     def give_up(self, segment: Segment) -> None:
         """The segment ends the stream with an error; its audio stays for resuming."""

@@ -20,6 +20,7 @@ including the raw request lines websockets quotes when it cannot parse them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import http
@@ -37,9 +38,12 @@ from websockets.protocol import State
 
 from .._redact import redacted_logger, register_secret
 from .config import INFERENCE_PATH, ServerConfig
-from .connection import ConnectionHandler
+from .connection import ConnectionHandler, TaskQuota
 from .engines import Engine, create_engine
 from .flow import BacklogBudget, FairScheduler
+from .http import HttpExchange, Responder, is_websocket_start
+from .rest import API_PATH, RestApi, TokenStore
+from .vocabularies import VocabularyStore
 
 __all__ = ["ConnectionHandler", "LocalServer"]
 
@@ -67,6 +71,9 @@ class LocalServer:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="funasr-engine")
         self._scheduler = FairScheduler(self._executor, threads)
         self._budget = BacklogBudget(self.config.max_backlog_bytes_total)
+        self._quota = TaskQuota.of(self.config)  # the account's task quota, shared by every connection
+        self.vocabularies = VocabularyStore()
+        self.rest = RestApi(self.vocabularies, TokenStore(), self._accepts)
         self._connections = 0
         # Scrubbed from every funasr_realtime/websockets log record while this config lives.
         register_secret(self.config.api_key)
@@ -82,11 +89,19 @@ class LocalServer:
     @property
     def url(self) -> str:
         """``ws://HOST:PORT/api-ws/v1/inference`` of the listening socket."""
+        return f"ws://{self._address()}{INFERENCE_PATH}"
+
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT/api/v1``: the HTTP API's base (the SDK's ``base_http_api_url``), same port."""
+        return f"http://{self._address()}{API_PATH}"
+
+    def _address(self) -> str:
         if self._server is None:
             raise RuntimeError("server is not started")
         host, port = self._server.sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
-        return f"ws://{host}:{port}{INFERENCE_PATH}"
+        return f"{host}:{port}"
 
     @property
     def active_connections(self) -> int:
@@ -106,7 +121,7 @@ class LocalServer:
             self.config.host,
             self.config.port,
             process_request=self._check_request,
-            create_connection=_Connection,
+            create_connection=_serving(self.rest),
             compression=None,
             max_size=self.config.max_message_bytes,
             max_queue=_MAX_QUEUE,
@@ -161,24 +176,48 @@ class LocalServer:
         return None
 
     def _authorized(self, headers: Headers) -> bool:
-        """Exactly one ``Authorization: Bearer KEY`` header with the configured key."""
-        if self.config.api_key is None:
+        """Exactly one ``Authorization: Bearer KEY`` header with an accepted key (see :meth:`_accepts`)."""
+        if self.config.api_key is None and self.config.accept_key is None:
             return True
         values = headers.get_all("Authorization")
         if len(values) != 1:
             return False  # missing, or repeated: which one would be meant?
         scheme, _, token = values[0].partition(" ")
+        return scheme.lower() == "bearer" and self._accepts(token.strip())
+
+    def _accepts(self, token: str) -> bool:
+        """The configured key, a key ``config.accept_key`` accepts, or a live temporary key minted here."""
+        if self.config.api_key is None and self.config.accept_key is None:
+            return True
+        if self.rest.tokens.accepts(token):
+            return True
+        if self.config.accept_key is not None:
+            return self.config.accept_key(token)
+        assert self.config.api_key is not None
         expected = self.config.api_key.get_secret_value().encode()
         # Header values are decoded as ISO-8859-1 (any byte is one character): encode them back alike.
-        given = token.strip().encode("latin-1", errors="replace")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given, expected)
+        return hmac.compare_digest(token.encode("latin-1", errors="replace"), expected)
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._connections += 1
         try:
-            await ConnectionHandler(ws, self.engine, self.config, self._scheduler, self._budget).run()
+            handler = ConnectionHandler(
+                ws,
+                self.engine,
+                self.config,
+                self._scheduler,
+                self._budget,
+                quota=self._quota,
+                vocabularies=self.vocabularies,
+            )
+            await handler.run()
         finally:
             self._connections -= 1
+
+
+def _serving(rest: Responder) -> type[ServerConnection]:
+    """The connection class of one server: :class:`_Connection` answering HTTP with ``rest``."""
+    return type("Connection", (_Connection,), {"rest": rest})
 
 
 def _limit_buffers(sock: _Socket, size: int) -> None:
@@ -196,14 +235,32 @@ class _Socket(Protocol):
 
 
 class _Connection(ServerConnection):
-    """websockets answers a request it cannot parse by closing the socket: answer 400 first.
+    """A connection that serves HTTP requests too, and answers a malformed handshake.
 
-    The sans-I/O protocol queues the end of stream right after the parse error, and
-    :meth:`send_data` is where the connection writes what the protocol queued, so the
-    response goes out just before the end of stream.
+    A connection whose first bytes are not a ``GET`` is an HTTP request for :attr:`rest`
+    (:mod:`.http`): websockets never sees it. websockets answers a request it cannot parse
+    by closing the socket: answer 400 first. The sans-I/O protocol queues the end of stream
+    right after the parse error, and :meth:`send_data` is where the connection writes what
+    the protocol queued, so the response goes out just before the end of stream.
     """
 
     _answered_malformed = False
+    #: Answers what is not a WebSocket handshake (see :mod:`.http`); set per server.
+    rest: Responder | None = None
+    _http: HttpExchange | None = None
+    _sniffed = False
+
+    def data_received(self, data: bytes) -> None:
+        # The first bytes decide: a GET is the WebSocket handshake, anything else HTTP.
+        if not self._sniffed:
+            self._sniffed = True
+            if self.rest is not None and not is_websocket_start(data):
+                assert isinstance(self.transport, asyncio.Transport)
+                self._http = HttpExchange(self.transport, self.rest)
+        if self._http is not None:
+            self._http.feed(data)
+        else:
+            super().data_received(data)
 
     def send_data(self) -> None:
         exc = self.protocol.handshake_exc

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -58,6 +59,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     api_key: SecretStr | None = None
+    #: Decides which keys the handshake accepts, instead of ``api_key``: called with the bearer
+    #: token, True to accept (e.g. temporary keys that expire; a rejected key gets HTTP 401).
+    accept_key: Callable[[str], bool] | None = field(default=None, repr=False, compare=False)
     engine: str = "pocketsphinx"
     grammar: Path | None = None
     client_timeout: float = 23.0
@@ -85,9 +89,15 @@ class ServerConfig:
     #: doubles it): bounds what a client can park in the server's kernel, and how much of
     #: the results a client that does not read can make the server hold.
     socket_buffer_bytes: int = 256 * 1024
+    #: The account's task quota, as the service enforces it: run-task starts accepted per
+    #: second per model (the service allows about 20). A run-task over it fails with
+    #: task-failed ``Throttling.RateQuota``. None: no limit.
+    task_rate: float | None = None
+    #: Starts the quota accepts at once, after a quiet while (None: one second's worth).
+    task_burst: int | None = None
 
     def __post_init__(self) -> None:
-        if not is_loopback(self.host) and self.api_key is None:
+        if not is_loopback(self.host) and self.api_key is None and self.accept_key is None:
             raise ConfigurationError(f"refusing to listen on {self.host} without an API key (use --api-key)")
         limits = (
             self.max_decoders,
@@ -98,5 +108,7 @@ class ServerConfig:
         )
         if min(limits) <= 0:
             raise ConfigurationError("decoder, backlog and socket buffer limits must be positive")
+        if (self.task_rate is not None and not self.task_rate > 0) or (self.task_burst or 1) < 1:
+            raise ConfigurationError("task_rate must be positive and task_burst at least 1 (or None)")
         if self.grammar is not None and not Path(self.grammar).is_file():
             raise ConfigurationError(f"grammar file not found: {self.grammar}")

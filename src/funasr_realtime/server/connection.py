@@ -38,13 +38,16 @@ from websockets.exceptions import ConnectionClosed
 
 from .._redact import redacted_logger
 from ..protocol import ContinueTask, FinishTask, RemoteProtocolError, RunTask, ServerProtocol, ServerState
+from ..protocol.quota import TokenBucket
+from ..protocol.vocabulary import HotWord
 from .config import ServerConfig
 from .decoders import COMPRESSED_FORMATS
 from .engines import Engine
 from .flow import BacklogBudget, FairScheduler, Frame, Inbox, Tenant
 from .task import TaskRecognizer, TaskRejected, TaskResult
+from .vocabularies import VocabularyStore
 
-__all__ = ["CLOSE_TIMEOUT", "JOB_MS", "ConnectionHandler"]
+__all__ = ["CLOSE_TIMEOUT", "JOB_MS", "ConnectionHandler", "TaskQuota"]
 
 logger = redacted_logger(__name__)
 
@@ -59,6 +62,37 @@ JOB_COMPRESSED_BYTES = 4096
 INTERACTIVE_MS = 2000
 #: Bound on sending a close frame and completing the closing handshake before aborting.
 CLOSE_TIMEOUT = 3.0
+
+
+#: What the service says when an account starts tasks faster than its quota.
+THROTTLED_MESSAGE = "Requests rate limit exceeded, please try again later."
+
+
+class TaskQuota:
+    """The account's task quota (``ServerConfig.task_rate``): task starts per second per model.
+
+    Shared by every connection of a server (one event loop: no lock). A run-task that finds
+    no token fails with ``Throttling.RateQuota``, as the service's does.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate, self._burst = rate, burst
+        self._buckets: dict[str, TokenBucket] = {}
+
+    @classmethod
+    def of(cls, config: ServerConfig) -> TaskQuota | None:
+        """The quota ``config`` asks for; None when it sets none."""
+        if config.task_rate is None:
+            return None
+        return cls(config.task_rate, config.task_burst or max(1, round(config.task_rate)))
+
+    def take(self, model: str) -> bool:
+        """A start of ``model`` now: True if the quota allows it (a token is taken)."""
+        now = time.monotonic()
+        bucket = self._buckets.get(model)
+        if bucket is None:
+            bucket = self._buckets[model] = TokenBucket(self._rate, self._burst, now)
+        return bucket.try_take(now)
 
 
 class _ClientStalled(Exception):
@@ -82,8 +116,13 @@ class ConnectionHandler:
         config: ServerConfig,
         scheduler: FairScheduler,
         budget: BacklogBudget,
+        *,
+        quota: TaskQuota | None = None,
+        vocabularies: VocabularyStore | None = None,
     ) -> None:
         self._ws = ws
+        self._quota = quota
+        self._vocabularies = vocabularies
         self._engine = engine
         self._config = config
         self._scheduler = scheduler
@@ -199,7 +238,8 @@ class ConnectionHandler:
             elif isinstance(message, FinishTask):
                 await self._on_finish_task()
             elif isinstance(message, ContinueTask):
-                logger.debug("continue-task accepted (context is not used by the local engines)")
+                assert self._session is not None  # the server protocol admits it only in a task
+                self._session.continue_task(message.input)  # validated; reported in later finals
         except RemoteProtocolError as exc:
             await self._fail("InvalidParameter", str(exc))
         except TaskRejected as exc:
@@ -213,18 +253,33 @@ class ConnectionHandler:
             await self._fail("InternalError", "Internal server error.")
 
     async def _on_run_task(self, message: RunTask) -> None:
+        if self._quota is not None and not self._quota.take(message.model):
+            raise TaskRejected("Throttling.RateQuota", THROTTLED_MESSAGE)
+        hot_words = self._check_vocabulary(message.parameters.get("vocabulary_id"))
         self._session = TaskRecognizer.create(
             message.model,
             message.parameters,
             self._engine,
             heartbeat_interval_ms=self._config.heartbeat_interval_ms,
             max_audio_s=self._config.max_task_audio_s,
+            input=message.input,
+            hot_words=hot_words,
         )
         params = self._session.params
         self._inbox.limit = backlog_limit(self._config, params.format, params.sample_rate)
         self._job_bytes = job_bytes(params.format, params.sample_rate)
         self._interactive_bytes = _interactive_bytes(params.format, params.sample_rate)
         await self._send(self._protocol.start_task())
+
+    def _check_vocabulary(self, vocabulary_id: object) -> tuple[HotWord, ...]:
+        """The hot words of the run-task's vocabulary (none without one); a run-task may only
+        name a vocabulary this server holds (the service's NotFound, §7)."""
+        if self._vocabularies is None or vocabulary_id is None:
+            return ()
+        vocabulary = self._vocabularies.get(vocabulary_id) if isinstance(vocabulary_id, str) else None
+        if vocabulary is None:
+            raise TaskRejected("NotFound", f"Not found! No vocabulary {vocabulary_id!r}.")
+        return vocabulary.words
 
     async def _on_audio(self, data: bytes) -> None:
         session = self._session
@@ -247,7 +302,7 @@ class ConnectionHandler:
 
     async def _send_results(self, results: list[TaskResult]) -> None:
         for result in results:
-            await self._send(self._protocol.send_result(result.sentence, result.usage))
+            await self._send(self._protocol.send_result(result.sentence, result.usage, debug=result.debug))
 
     async def _send(self, text: str) -> None:
         """Send one frame; a client whose socket takes nothing for ``client_timeout`` is aborted."""

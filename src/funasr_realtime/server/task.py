@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..protocol import ConfigurationError, RecognitionParams, Sentence, Usage, Word, check_compatibility, find_model
+from ..protocol.vocabulary import HotWord
 from .audio import Resampler, WavFormatError, WavStream
+from .context import ContextRejected, context_report
 from .decoders import COMPRESSED_FORMATS, CodecUnavailable, DecodeError, create_decoder, decoder_name
 from .engines import Engine, Hypothesis
 from .engines._heap import trim_heap
+from .engines.base import BiasedEngine, HotWordEngine
 from .transcriber import Transcriber
 
 __all__ = ["TaskRecognizer", "TaskRejected", "TaskResult"]
@@ -65,10 +70,12 @@ class TaskRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """A sentence to send, with the usage to attach (finals only)."""
+    """A sentence to send, with the usage to attach (finals only) and the server's debug
+    output (finals of a task with context: ``{"context": {...}}``, see :mod:`.context`)."""
 
     sentence: Sentence
     usage: Usage | None
+    debug: dict[str, Any] | None = None
 
 
 class TaskRecognizer:
@@ -84,11 +91,15 @@ class TaskRecognizer:
         self._decoder = create_decoder(params.format, params.sample_rate) if compressed else None
         self._resampler = Resampler(params.sample_rate)
         self._odd = b""
-        self._transcriber = Transcriber(engine, max_sentence_silence_ms=params.max_sentence_silence or 1300)
+        spec = find_model(params.model)
+        silence = params.max_sentence_silence or (spec.default_silence_ms if spec else 1300)  # the model's default
+        self._transcriber = Transcriber(engine, max_sentence_silence_ms=silence)
+        self._context: dict[str, int] | None = None  # the context report (see .context)
         self._heartbeat_ms = heartbeat_interval_ms if params.heartbeat else None
         self._last_output_ms = 0
         self._max_audio_ms = max_audio_s * 1000
         self._synthetic = engine.synthetic
+        self._bias: BiasedEngine | None = None  # the engine's hot-word view, closed with the task
         self._closed = False
         _LIVE.opened()
 
@@ -101,8 +112,14 @@ class TaskRecognizer:
         *,
         heartbeat_interval_ms: int,
         max_audio_s: float,
+        input: dict[str, Any] | None = None,
+        hot_words: Sequence[HotWord] = (),
     ) -> TaskRecognizer:
-        """Validate a run-task; raises :class:`TaskRejected` with the service's error codes."""
+        """Validate a run-task (its ``input`` too); raises :class:`TaskRejected` with the service's error codes.
+
+        ``hot_words``: the task's vocabulary; applied where the engine can (a
+        :class:`~.engines.base.HotWordEngine`), ignored by other engines.
+        """
         if find_model(model) is None:
             raise TaskRejected("ModelNotFound", f"Model not found: {model!r}")
         try:
@@ -122,7 +139,23 @@ class TaskRecognizer:
                 raise TaskRejected("NO_VALID_AUDIO_ERROR", str(exc)) from exc
         if params.sample_rate not in SUPPORTED_RATES:
             raise TaskRejected("InvalidParameter", f"sample_rate {params.sample_rate} not supported (8000 or 16000)")
-        return cls(params, engine, heartbeat_interval_ms=heartbeat_interval_ms, max_audio_s=max_audio_s)
+        context = _context_report(model, input or {})
+        bias = engine.with_hot_words(hot_words) if hot_words and isinstance(engine, HotWordEngine) else None
+        try:
+            task = cls(params, bias or engine, heartbeat_interval_ms=heartbeat_interval_ms, max_audio_s=max_audio_s)
+        except BaseException:
+            if bias is not None:
+                bias.close()
+            raise
+        task._context = context
+        task._bias = bias
+        return task
+
+    def continue_task(self, input: dict[str, Any]) -> None:
+        """A continue-task: its context replaces the task's; raises :class:`TaskRejected` if invalid."""
+        report = _context_report(self.params.model, input)
+        if report is not None:
+            self._context = report
 
     @property
     def audio_ms(self) -> int:
@@ -157,6 +190,8 @@ class TaskRecognizer:
             return
         self._closed = True
         self._transcriber.close()
+        if self._bias is not None:
+            self._bias.close()  # after the transcriber: its utterances are closed
         self._decoder = None
         _LIVE.closed()
 
@@ -207,13 +242,22 @@ class TaskRecognizer:
             sentence_end=hypothesis.final,
             sentence_id=hypothesis.sentence_index + 1,
         )
-        usage = Usage(duration=self.billed_seconds) if hypothesis.final else None
-        return TaskResult(sentence, usage)
+        if not hypothesis.final:
+            return TaskResult(sentence, None)
+        debug = None if self._context is None else {"context": self._context}
+        return TaskResult(sentence, Usage(duration=self.billed_seconds), debug)
+
+
+def _context_report(model: str, input: dict[str, Any]) -> dict[str, int] | None:
+    try:
+        return context_report(model, input)
+    except ContextRejected as exc:
+        raise TaskRejected("InvalidParameter", str(exc)) from None
 
 
 def _split_extra(parameters: dict[str, object]) -> dict[str, object]:
     """Named parameters as fields, unknown ones into ``extra`` (accepted, like the service)."""
-    named = set(RecognitionParams.model_fields) - {"model", "extra"}
+    named = set(RecognitionParams.model_fields) - {"model", "extra", "context"}  # context travels in input
     known = {k: v for k, v in parameters.items() if k in named}
     extra = {k: v for k, v in parameters.items() if k not in named}
     return {**known, "extra": extra}

@@ -41,6 +41,11 @@ class ServerThread:
         return self._server.url
 
     @property
+    def http_url(self) -> str:
+        """The HTTP API's base, ``http://HOST:PORT/api/v1`` (see :attr:`LocalServer.http_url`)."""
+        return self._server.http_url
+
+    @property
     def server(self) -> LocalServer:
         return self._server
 

@@ -35,7 +35,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import (
     ConnectError,
@@ -144,9 +144,11 @@ class MockConnection:
         """Accept the pending run-task: task-started."""
         await self.send_text(self.protocol.start_task())
 
-    async def send_result(self, sentence: Sentence, usage: Usage | None = None) -> None:
-        """A result-generated for the running task."""
-        await self.send_text(self.protocol.send_result(sentence, usage))
+    async def send_result(
+        self, sentence: Sentence, usage: Usage | None = None, *, debug: dict[str, Any] | None = None
+    ) -> None:
+        """A result-generated for the running task (``debug``: the local server's ``local_debug``)."""
+        await self.send_text(self.protocol.send_result(sentence, usage, debug=debug))
 
     async def result(self, text: str, *, final: bool, begin_time: int = 0, end_time: int = 500, usage: int = 1) -> None:
         """A sentence without words; a final ends at ``end_time`` and carries ``usage``

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ..protocol import FinishTask, RemoteProtocolError, RunTask
+from ..protocol import ContinueTask, FinishTask, RemoteProtocolError, RunTask
 from .mock import Handler, MockConnection
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class _Tasks:
                 self._engine,
                 heartbeat_interval_ms=self._heartbeat_interval_ms,
                 max_audio_s=self._max_audio_s,
+                input=message.input,
             )
             params = self._session.params
             self._job_bytes = job_bytes(params.format, params.sample_rate)
@@ -108,7 +109,8 @@ class _Tasks:
             await self._send(await self._run(session.finish))
             await self._server.finish_task()
             self.close()
-        # continue-task: its context is not used by the local engines
+        elif isinstance(message, ContinueTask) and self._session is not None:
+            self._session.continue_task(message.input)  # validated and reported, as on the server
 
     async def _feed(self, data: bytes) -> None:
         from ..server.connection import slices
@@ -136,7 +138,7 @@ class _Tasks:
 
     async def _send(self, results: list[TaskResult]) -> None:
         for result in results:
-            await self._server.send_result(result.sentence, result.usage)
+            await self._server.send_result(result.sentence, result.usage, debug=result.debug)
 
     def close(self) -> None:
         if self._session is not None:

@@ -5,19 +5,24 @@ from __future__ import annotations
 import pytest
 from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError
 from livekit.plugins.funasr_realtime import AudioLost
-from livekit.plugins.funasr_realtime._errors import LIVEKIT_ERRORS, to_api_error
+from livekit.plugins.funasr_realtime._errors import CONNECTION_ERRORS, to_api_error
 
 import funasr_realtime as fr
 
 
-def test_every_kind_has_a_livekit_error() -> None:
-    assert set(LIVEKIT_ERRORS) == set(fr.ErrorKind)
+def test_the_connection_errors_are_the_retryable_network_kinds_and_audio_loss() -> None:
+    assert set(CONNECTION_ERRORS) == {
+        fr.ErrorKind.AUDIO_LOST,
+        fr.ErrorKind.TIMEOUT,
+        fr.ErrorKind.UNREACHABLE,
+        fr.ErrorKind.DISCONNECTED,
+    }
 
 
 @pytest.mark.parametrize("kind", list(fr.ErrorKind), ids=lambda k: k.name)
 def test_a_status_that_livekit_never_retries_is_only_given_to_a_permanent_kind(kind: fr.ErrorKind) -> None:
-    target = LIVEKIT_ERRORS[kind]
-    if isinstance(target, int) and 400 <= target < 500 and target not in (408, 429, 499):
+    status = kind.http_status
+    if kind not in CONNECTION_ERRORS and 400 <= status < 500 and status not in (408, 429, 499):
         assert not kind.retryable
 
 
@@ -29,16 +34,20 @@ def test_a_status_that_livekit_never_retries_is_only_given_to_a_permanent_kind(k
         (fr.HandshakeRejected(429), APIStatusError, 429, True),
         (fr.HandshakeRejected(503), APIStatusError, 503, True),
         (fr.TaskFailedError("InvalidApiKey", "Invalid API-key provided.", "t1"), APIStatusError, 401, False),
-        (fr.TaskFailedError("Arrearage", "Access denied, account in arrears", "t1"), APIStatusError, 403, False),
+        (fr.TaskFailedError("Arrearage", "Access denied, account in arrears", "t1"), APIStatusError, 400, False),
+        (fr.TaskFailedError("DataInspectionFailed", "moderated", "t1"), APIStatusError, 400, False),
+        (fr.TaskFailedError("NO_INPUT_AUDIO_ERROR", "no speech", "t1"), APIStatusError, 400, False),
+        (fr.TaskFailedError("Model.NotExist", "no such model", "t1"), APIStatusError, 404, False),
+        (fr.TaskFailedError("ServiceUnavailable", "later", "t1"), APIStatusError, 503, True),
         (fr.TaskFailedError("ModelNotFound", "Model not found", "t1"), APIStatusError, 404, False),
         (fr.TaskFailedError("InvalidParameter", "bad sample_rate", "t1"), APIStatusError, 400, False),
         (fr.TaskFailedError("Throttling.RateQuota", "rate limit", "t1"), APIStatusError, 429, True),
         (fr.TaskFailedError("InternalError", "oops", "t1"), APIStatusError, 500, True),
         (fr.ConnectionClosed(1006), APIConnectionError, None, True),
-        (fr.ConnectionClosed(1008, "policy"), APIStatusError, 400, False),
+        (fr.ConnectionClosed(1008, "policy"), APIStatusError, 502, False),
         (fr.ConnectError("refused"), APIConnectionError, None, True),
         (fr.TransportTimeout("task-started", 2.0), APITimeoutError, None, True),
-        (fr.RemoteProtocolError("bad json"), APIStatusError, 400, False),
+        (fr.RemoteProtocolError("bad json"), APIStatusError, 502, False),
         (fr.TaskFailedError("AllocationQuota.FreeTierOnly", "free tier", "t1"), APIStatusError, 403, False),
         (fr.TaskFailedError("Workspace.AccessDenied", "no", "t1"), APIStatusError, 403, False),
         (fr.TaskFailedError("NO_VALID_AUDIO_ERROR", "bad audio", "t1"), APIStatusError, 400, False),
@@ -54,7 +63,7 @@ def test_a_status_that_livekit_never_retries_is_only_given_to_a_permanent_kind(k
         (fr.LocalProtocolError("task is idle"), APIStatusError, 400, False),
         (fr.ConnectionClosed(None), APIConnectionError, None, True),
         (fr.AudioDropped(1200), APIConnectionError, None, False),
-        (fr.FunAsrError("other"), APIStatusError, 400, False),
+        (fr.FunAsrError("other"), APIStatusError, 500, False),
     ],
     ids=repr,
 )
@@ -74,7 +83,7 @@ def test_core_errors_map_to_livekit_errors(
 
 def test_a_timeout_is_livekits_timeout_error() -> None:
     assert type(to_api_error(fr.TransportTimeout("stop", 3.0))) is APITimeoutError
-    assert LIVEKIT_ERRORS[fr.ErrorKind.TIMEOUT] is APITimeoutError
+    assert CONNECTION_ERRORS[fr.ErrorKind.TIMEOUT] is APITimeoutError
 
 
 def test_audio_lost_is_a_recoverable_connection_error() -> None:

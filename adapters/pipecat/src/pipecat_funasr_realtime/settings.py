@@ -3,13 +3,14 @@
 The settings dataclass follows Pipecat's store/delta convention
 (:mod:`pipecat.services.settings`): the service holds a complete *store*; an
 ``STTUpdateSettingsFrame(delta=FunAsrRealtimeSTTSettings(...))`` carries a sparse *delta*.
-Every field except ``language`` (a Pipecat :class:`Language`, stored as a Fun-ASR code) has
-the name and meaning of the :class:`funasr_realtime.RecognitionParams` field it feeds;
-``None`` means "not sent, the service default applies".
+Every field except ``language`` (a Pipecat :class:`Language`, stored as a Fun-ASR code) and
+``hotwords`` (declarative hot words, see the service) has the name and meaning of the
+:class:`funasr_realtime.RecognitionParams` field it feeds; ``None`` means "not sent, the service default applies".
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 
+#: What ``hotwords`` takes: strings (weight 4), ``{"text", "weight", "lang"}`` dicts or hot words.
+HotWords = Sequence[str | fr.HotWord | Mapping[str, Any]]
+
+
 @dataclass
 class FunAsrRealtimeSTTSettings(STTSettings):
     """Settings of :class:`~pipecat_funasr_realtime.FunAsrRealtimeSTTService`.
@@ -40,6 +45,10 @@ class FunAsrRealtimeSTTSettings(STTSettings):
         language: A Pipecat ``Language`` sent as Fun-ASR's language hint; ``None``
             auto-detects. Fun-ASR reads one hint: ``Language.ZH_CN`` → ``"zh"``.
         vocabulary_id: Hot-word vocabulary (created with the DashScope vocabulary API).
+        hotwords: Declarative hot words (strings, ``{"text", "weight", "lang"}`` dicts or
+            ``funasr_realtime.HotWord``): the service creates or reuses a vocabulary holding
+            them (by content) and names it from the next task on. Not with ``vocabulary_id``;
+            in a delta, the one given replaces the other.
         phrase_id: Legacy Paraformer hot-phrase id.
         max_sentence_silence: Silence in ms (200-6000, service default 1300) that ends a
             sentence when segmentation is by silence.
@@ -54,6 +63,9 @@ class FunAsrRealtimeSTTSettings(STTSettings):
     """
 
     vocabulary_id: str | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
+    hotwords: Sequence[str | fr.HotWord | Mapping[str, Any]] | NotGiven | None = field(
+        default_factory=lambda: NOT_GIVEN
+    )
     phrase_id: str | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
     max_sentence_silence: int | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
     semantic_punctuation_enabled: bool | NotGiven | None = field(default_factory=lambda: NOT_GIVEN)
@@ -70,6 +82,7 @@ class FunAsrRealtimeSTTSettings(STTSettings):
             model="fun-asr-realtime",
             language=None,
             vocabulary_id=None,
+            hotwords=None,
             phrase_id=None,
             max_sentence_silence=None,
             semantic_punctuation_enabled=None,
@@ -99,7 +112,28 @@ class FunAsrRealtimeSTTSettings(STTSettings):
             store.apply_update(settings)
         if not isinstance(store.model, str) or not store.model:
             raise fr.ConfigurationError("a Fun-ASR model name is required")
+        store.check_hotwords()
         return store
+
+    def check_hotwords(self) -> None:
+        """Validate the hot words (kept as ``funasr_realtime.HotWord``s); ``ConfigurationError``
+        if invalid, given with a ``vocabulary_id``, or for a model without hot words."""
+        hotwords = self.hotwords
+        if not is_given(hotwords) or hotwords is None:
+            return
+        if self.vocabulary_id is not None:
+            raise fr.ConfigurationError("give either vocabulary_id or hotwords, not both")
+        if isinstance(hotwords, str):
+            raise fr.ConfigurationError("hotwords is a list of hot words, not one string")
+        spec = fr.find_model(str(self.model))
+        if spec is not None and spec.hotwords is fr.Support.NO:
+            raise fr.ConfigurationError(f"{self.model} does not take hot words (vocabularies)")
+        self.hotwords = fr.Vocabularies.check(hotwords) if len(hotwords) else ()
+
+    def hot_words(self) -> tuple[fr.HotWord, ...]:
+        """The validated hot words (none when not given)."""
+        hotwords = self.hotwords
+        return tuple(hotwords) if is_given(hotwords) and hotwords else ()  # type: ignore[arg-type]  # checked
 
     def recognition_parameters(self) -> dict[str, Any]:
         """Keywords for :class:`funasr_realtime.RecognitionParams` (no sample rate or format)."""

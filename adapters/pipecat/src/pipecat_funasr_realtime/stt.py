@@ -10,7 +10,15 @@ reconnects and replay. The parts, one responsibility each:
 * :mod:`._frames`: events → frames, in order (transcripts, usage, the ``finalized`` mark);
 * :mod:`._transcript`: the bookkeeping behind them (finalize answers, task languages);
 * :mod:`._errors`: the core's error kinds → Pipecat's error categories;
-* :mod:`.settings`: the runtime-updatable settings and the rate sent to Fun-ASR.
+* :mod:`.settings`: the runtime-updatable settings and the rate sent to Fun-ASR;
+* :mod:`._biasing`: context carryover (each bot reply, from Pipecat's assistant-turn hook,
+  joins the stream's context: the open task by continue-task, later ones in their run-task)
+  and hot words (``hotwords=[...]``, or ``Settings(hotwords=...)``: a vocabulary ensured by
+  content hash in ``setup()`` and at each settings update, named from the next task on; if it
+  cannot be had, recognition goes on without it and a non-fatal ``ErrorFrame`` says why).
+
+Emotion (paraformer-realtime-8k-v2) is on each transcription frame's ``result``
+(:attr:`funasr_realtime.Sentence.emotion`).
 
 A stream error gives one ``ErrorFrame`` that leaves the service unusable, so a
 ``ServiceSwitcher`` can fail over. Every exit (``EndFrame``, ``CancelFrame``, cleanup, a
@@ -21,7 +29,7 @@ pipeline.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal
 
 from pipecat.frames.frames import (
@@ -46,6 +54,7 @@ from pipecat.utils.types import NOT_GIVEN, NotGiven
 import funasr_realtime as fr
 from funasr_realtime import Region, Resilience, Timeouts
 
+from ._biasing import Biasing
 from ._driver import StreamDriver
 from ._errors import error_category
 from ._frames import FrameMapper, FunAsrSTTUsage
@@ -91,7 +100,7 @@ class FunAsrRealtimeSTTService(STTService):
     def __init__(
         self,
         *,
-        api_key: str | None = None,
+        api_key: str | fr.KeyProvider | None = None,
         url: str | None = None,
         region: Region | str | None = None,
         workspace: str | None = None,
@@ -107,13 +116,16 @@ class FunAsrRealtimeSTTService(STTService):
         finish_timeout: float | None = None,
         ttfs_p99_latency: float | None = FUNASR_REALTIME_TTFS_P99,
         transport: fr.TransportFactory | None = None,
+        hotwords: Sequence[str | fr.HotWord | Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         """Create the service; nothing connects until the pipeline is set up.
 
         Args:
-            api_key: DashScope API key; default ``$DASHSCOPE_API_KEY``. Keys are bound to a
-                region. A local server may need none.
+            api_key: DashScope API key; default ``$DASHSCOPE_API_KEY``, else the SDK's key
+                file. Keys are bound to a region. A local server may need none. May be a
+                function, sync or async, returning the key: asked on every connect, for keys
+                that expire (``fr.mint_temporary_key``).
             url: WebSocket endpoint; default ``$DASHSCOPE_WEBSOCKET_BASE_URL``, else the
                 public endpoint of ``region``.
             region: ``"intl"`` (Singapore, default) or ``"cn"`` (Beijing).
@@ -144,16 +156,22 @@ class FunAsrRealtimeSTTService(STTService):
             transport: How connections are opened; default a WebSocket to ``url``. Pass
                 ``funasr_realtime.testing.MockTransport(...)`` to test a pipeline with
                 no server and no socket.
+            hotwords: Declarative hot words (see the module docstring); the same as
+                ``settings.hotwords``. Not with a ``vocabulary_id``.
             **kwargs: Passed to :class:`~pipecat.services.stt_service.STTService`.
 
         Raises:
             funasr_realtime.ConfigurationError: No key for a cloud endpoint, a bad URL, or
-                a model that cannot serve this language, rate or region.
+                a model that cannot serve this language, rate or region; ``hotwords``
+                with a ``vocabulary_id``, invalid hot words (it is a ``ValueError``).
             ValueError: An unknown ``endpointing``.
         """
         if endpointing not in ("vad", "server"):
             raise ValueError(f"endpointing must be 'vad' or 'server', not {endpointing!r}")
         store = FunAsrRealtimeSTTSettings.store(model=model, language=language, settings=settings)
+        if hotwords is not None:
+            store.hotwords = hotwords
+            store.check_hotwords()
         client = fr.Client(
             api_key=api_key,
             url=url,
@@ -169,6 +187,8 @@ class FunAsrRealtimeSTTService(STTService):
         self._should_interrupt = should_interrupt
         self._audio_sample_rate = audio_sample_rate
         self._finish_timeout = finish_timeout
+        self._biasing = Biasing(store, client.vocabularies, client.config.timeouts.connect)
+        self._hotwords_error: str | None = None  # found in setup(), reported at start()
         # Fail at construction for what is already known (model, language, region).
         self._check(self._target_rate(None))
 
@@ -206,6 +226,7 @@ class FunAsrRealtimeSTTService(STTService):
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]  # as in Pipecat
         """Open the stream and pre-warm its connection, so the first utterance pays no handshake."""
         await super().setup(setup)
+        self._hotwords_error = await self._biasing.ensure_hotwords()
         try:
             await self._driver.prewarm(self.sample_rate, self._target_rate(self.sample_rate))
         except fr.FunAsrError as exc:
@@ -220,6 +241,9 @@ class FunAsrRealtimeSTTService(STTService):
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
+        if (hotwords_error := self._hotwords_error) is not None:
+            self._hotwords_error = None
+            await self.push_error(hotwords_error, category=ErrorCategory.CONNECTIVITY)
         error, self._startup_error = self._startup_error, None
         if error is not None:
             await self._driver.fail(self._driver.session, error)
@@ -255,6 +279,14 @@ class FunAsrRealtimeSTTService(STTService):
             elif self._driver.rotate_pending:
                 await self._driver.finalize(request=False)
 
+    async def _process_assistant_turn(self, text: str) -> None:
+        """Pipecat's assistant-turn hook: the reply joins the context of this and later tasks."""
+        if not self._biasing.add_assistant_turn(text):
+            return
+        session = self._driver.session
+        if session is not None and not session.failed:
+            await session.stream.update_context(self._biasing.context)
+
     async def _update_settings(self, delta: STTSettings) -> dict[str, Any]:  # type: ignore[override]  # as in Pipecat
         """Apply a settings delta from the next task on: no reconnect, no audio lost.
 
@@ -269,7 +301,8 @@ class FunAsrRealtimeSTTService(STTService):
         if not changed:
             return changed
         try:
-            parameters = self._settings.recognition_parameters()
+            hotwords_error = await self._biasing.settings_changed(changed)
+            parameters = self._recognition_parameters()
             session = self._driver.session
             if session is not None and not session.failed:
                 session.stream.update_params(**parameters)
@@ -283,6 +316,8 @@ class FunAsrRealtimeSTTService(STTService):
                 f"Fun-ASR settings not applied: {exc}", exception=exc, category=ErrorCategory.APPLICATION
             )
             return {}
+        if hotwords_error is not None:
+            await self.push_error(hotwords_error, category=ErrorCategory.CONNECTIVITY)
         self._driver.rotate_pending = True  # at the end of the current utterance...
         if not (self._user_speaking or self._frames.turn_open):
             # ...or now: audio keeps flowing between turns, so a task is open on silence;
@@ -312,7 +347,10 @@ class FunAsrRealtimeSTTService(STTService):
         return target_sample_rate(model, explicit=self._audio_sample_rate, pipeline_rate=pipeline_rate)
 
     def _params(self, rate: int) -> fr.RecognitionParams:
-        return fr.RecognitionParams(**self._settings.recognition_parameters(), sample_rate=rate)
+        return fr.RecognitionParams(**self._recognition_parameters(), sample_rate=rate)
+
+    def _recognition_parameters(self) -> dict[str, Any]:
+        return self._biasing.parameters()
 
     def _check(self, rate: int) -> None:
         fr.check_compatibility(self._params(rate), self._client.config.region)

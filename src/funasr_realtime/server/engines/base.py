@@ -13,14 +13,21 @@ An :class:`Engine` is long-lived and thread-safe; it hands out one
 
 :class:`Hypothesis` and :class:`WordTiming` are what the transcriber reports
 upward; their times are relative to the start of the task's audio.
+
+Hot words: an engine that can apply them is a :class:`HotWordEngine`; a task with a vocabulary
+decodes on the :class:`BiasedEngine` view ``with_hot_words`` returns, and closes it when the task
+ends.  Other engines (the synthetic one) ignore hot words.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-__all__ = ["Engine", "Hypothesis", "Utterance", "WordTiming"]
+from ...protocol.vocabulary import HotWord
+
+__all__ = ["BiasedEngine", "Engine", "HotWordEngine", "Hypothesis", "Utterance", "WordTiming"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +64,23 @@ class Engine(Protocol):
     synthetic: bool  # True only for the placeholder engine
 
     def new_utterance(self) -> Utterance: ...
+
+
+class BiasedEngine(Engine, Protocol):
+    """An engine's view for one task's hot words (see :class:`HotWordEngine`).
+
+    ``hot_words`` lists the words it actually biases toward (empty when it could apply none);
+    ``close()`` gives the view's resources back and is safe to repeat.  Utterances already
+    handed out stay valid until closed.
+    """
+
+    hot_words: tuple[str, ...]
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class HotWordEngine(Engine, Protocol):
+    """An engine that can apply a vocabulary's hot words; engines without this ignore them."""
+
+    def with_hot_words(self, words: Sequence[HotWord]) -> BiasedEngine: ...

@@ -4,7 +4,8 @@ Every ``word_ms`` of audio fed adds one word from a fixed cycle ("synthetic",
 "word", "one", "two", ...).  Partial and final texts start with
 ``[synthetic]`` so output can never be mistaken for a transcript; the
 ``words`` list holds only the placeholder words, each ``word_ms`` apart.
-Audio content is ignored: only its length matters.
+Audio content is ignored: only its length matters.  Hot words are ignored too: the engine is
+not a :class:`.base.HotWordEngine`, so a task's vocabulary leaves its output unchanged.
 """
 
 from __future__ import annotations

@@ -14,10 +14,19 @@ from livekit.agents import Plugin
 
 from .log import logger
 from .models import Endpointing, FunAsrModels
-from .stt import STT, AudioLost, RecognitionOptions, SpeechStream
+from .stt import STT, AudioLost, HotWordsUnavailable, RecognitionOptions, SpeechStream
 from .version import __version__
 
-__all__ = ["STT", "AudioLost", "Endpointing", "FunAsrModels", "RecognitionOptions", "SpeechStream", "__version__"]
+__all__ = [
+    "STT",
+    "AudioLost",
+    "Endpointing",
+    "FunAsrModels",
+    "HotWordsUnavailable",
+    "RecognitionOptions",
+    "SpeechStream",
+    "__version__",
+]
 
 
 class FunAsrRealtimePlugin(Plugin):

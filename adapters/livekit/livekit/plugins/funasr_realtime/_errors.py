@@ -2,14 +2,15 @@
 
 What an error means, and whether it is worth retrying, is the core's decision
 (:func:`funasr_realtime.classify`, :attr:`funasr_realtime.ErrorKind.retryable`); this module
-only picks the LiveKit type and status that carry it, from one table (:data:`LIVEKIT_ERRORS`):
+only picks the LiveKit type that carries it (:data:`CONNECTION_ERRORS`), and its status from
+the core's one table (:attr:`funasr_realtime.ErrorKind.http_status`):
 
-* a kind with a status (authentication 401, permission, quota and billing 403, not found
-  404, invalid request, bad audio and protocol violations 400, rate limit 429, the server's
-  request timeout 408, server 500, unavailable 503): :class:`APIStatusError`, retryable as
-  its kind says, so LiveKit does not retry a permanent one and the application (or a
-  ``FallbackAdapter``) can fail over at once. A rejected handshake keeps the server's own
-  HTTP status;
+* every kind but the four below: :class:`APIStatusError` with the kind's status
+  (authentication 401, permission and quota 403, billing 400 as DashScope answers
+  ``Arrearage``, not found 404, rate limit 429, server protocol violations 502...),
+  retryable as its kind says, so LiveKit does not retry a permanent one and the application
+  (or a ``FallbackAdapter``) can fail over at once. A rejected handshake keeps the server's
+  own HTTP status;
 * a bounded wait that ran out: :class:`APITimeoutError`;
 * a refused or dropped connection: :class:`APIConnectionError`.
 
@@ -25,24 +26,12 @@ import funasr_realtime as fr
 
 from .log import logger
 
-__all__ = ["LIVEKIT_ERRORS", "AudioLost", "report_reconnect", "to_api_error"]
+__all__ = ["CONNECTION_ERRORS", "AudioLost", "report_reconnect", "to_api_error"]
 
-#: The LiveKit error of each kind: the status of an ``APIStatusError``, or a connection error type.
-LIVEKIT_ERRORS: dict[fr.ErrorKind, int | type[APIConnectionError]] = {
-    fr.ErrorKind.AUTHENTICATION: 401,
-    fr.ErrorKind.PERMISSION: 403,
-    fr.ErrorKind.QUOTA: 403,
-    fr.ErrorKind.BILLING: 403,
-    fr.ErrorKind.NOT_FOUND: 404,
-    fr.ErrorKind.INVALID_REQUEST: 400,
-    fr.ErrorKind.BAD_AUDIO: 400,
-    fr.ErrorKind.PROTOCOL: 400,
+#: Kinds LiveKit carries as a connection error; every other kind is an ``APIStatusError``
+#: with the kind's status (:attr:`funasr_realtime.ErrorKind.http_status`).
+CONNECTION_ERRORS: dict[fr.ErrorKind, type[APIConnectionError]] = {
     fr.ErrorKind.AUDIO_LOST: APIConnectionError,
-    fr.ErrorKind.UNKNOWN: 400,
-    fr.ErrorKind.RATE_LIMIT: 429,
-    fr.ErrorKind.SERVER: 500,
-    fr.ErrorKind.UNAVAILABLE: 503,
-    fr.ErrorKind.REQUEST_TIMEOUT: 408,
     fr.ErrorKind.TIMEOUT: APITimeoutError,
     fr.ErrorKind.UNREACHABLE: APIConnectionError,
     fr.ErrorKind.DISCONNECTED: APIConnectionError,
@@ -81,7 +70,7 @@ def to_api_error(error: fr.FunAsrError, *, request_id: str = "") -> APIError:
 
 def _map(error: fr.FunAsrError, request_id: str) -> APIError:
     kind = fr.classify(error)
-    target = LIVEKIT_ERRORS[kind]
+    target = CONNECTION_ERRORS.get(kind, kind.http_status)
     if isinstance(error, fr.HandshakeRejected):
         return APIStatusError(
             f"Fun-ASR refused the connection: {error}",

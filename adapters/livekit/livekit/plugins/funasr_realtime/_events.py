@@ -24,6 +24,8 @@ def speech_data(sentence: fr.Sentence, *, offset: float, language: LanguageCode 
     ``offset`` is ``start_time_offset`` (a LiveKit retry's core stream resumes the failed
     one's timeline, so its times need no shift).
     A partial has no ``end_time`` yet: its last word's end (or its start) stands in.
+    A sentence with an emotion (:attr:`funasr_realtime.Sentence.emotion`) puts it in
+    ``metadata`` as ``emotion`` and ``emotion_confidence``.
     """
 
     def seconds(ms: int) -> float:
@@ -38,12 +40,14 @@ def speech_data(sentence: fr.Sentence, *, offset: float, language: LanguageCode 
         )
         for w in sentence.words
     ]
+    emotion = sentence.emotion  # paraformer-realtime-8k-v2's emo_tag / emo_confidence
     return stt.SpeechData(
         language=language if language is not None else LanguageCode(detect_language(sentence.text)),
         text=sentence.text,
         start_time=seconds(sentence.begin_time),
         end_time=seconds(_end_ms(sentence)),
         words=words or None,
+        metadata=None if emotion is None else {"emotion": emotion.tag, "emotion_confidence": emotion.confidence},
     )
 
 

@@ -8,7 +8,10 @@ How LiveKit's calls map onto the core's :class:`funasr_realtime.RecognitionStrea
   starts a new task on a standby connection: no audio waits and none is lost;
 * ``end_input()`` → ``finish()``: the wait for the trailing finals follows the results (it
   lasts while they keep arriving, bounded by the audio still uncovered);
-* ``aclose()`` → ``aclose()``: abort; it returns once the core stream's tasks are done.
+* ``aclose()`` → ``aclose()``: abort; it returns once the core stream's tasks are done;
+* with ``hotwords``: before the first audio of each Fun-ASR task, the vocabulary of the
+  current hot words is ensured (cached after the first time, so this is a lookup) and named
+  in that task's parameters; so a change applies from the next task.
 
 The core reconnects and replays audio by itself after transient failures, so LiveKit's own
 retry only runs when the core's budget is spent; its new core stream resumes from the
@@ -77,6 +80,7 @@ class SpeechStream(stt.RecognizeStream):
         finish_timeout: float | None,
     ) -> None:
         super().__init__(stt=stt, conn_options=conn_options, sample_rate=settings.params.sample_rate)
+        self._plugin = stt
         self._client = client
         self._settings = settings
         self._warm = warm
@@ -88,6 +92,7 @@ class SpeechStream(stt.RecognizeStream):
         self._request_id = ""
         self._offset_after_attempt: float | None = None
         self._aborting = False  # aclose() ran: the input channel closed for an abort, not an end
+        self._context_jobs: set[asyncio.Task[fr.RecognitionParams]] = set()
 
     def update_options(self, **changes: Unpack[RecognitionOptions]) -> None:
         """Apply options from the next Fun-ASR task on (the next flush); no audio is lost.
@@ -99,6 +104,20 @@ class SpeechStream(stt.RecognizeStream):
         if self._core is not None:
             self._core.update_params(**param_changes(self._core.params, settings.params))
         self._settings = settings
+
+    def update_context(self, context: tuple[fr.ContextMessage, ...]) -> None:
+        """Bias recognition with ``context`` from now on: the open Fun-ASR task gets it by
+        continue-task, every later task (and a LiveKit retry's stream) in its run-task."""
+        self._settings = self._settings.with_context(context)
+        if self._core is not None:
+            job = asyncio.ensure_future(self._core.update_context(context))
+            self._context_jobs.add(job)
+            job.add_done_callback(self._context_sent)
+
+    def _context_sent(self, job: asyncio.Task[fr.RecognitionParams]) -> None:
+        self._context_jobs.discard(job)
+        if not job.cancelled() and (error := job.exception()) is not None:
+            logger.warning("context update not applied to the open task: %s", error)
 
     def push_frame(self, frame: rtc.AudioFrame) -> None:
         """Queue a frame of any rate and channel count: downmixed to mono, then resampled.
@@ -212,6 +231,8 @@ class SpeechStream(stt.RecognizeStream):
     async def _send(self, core: fr.RecognitionStream) -> None:
         async for item in self._input_ch:
             if isinstance(item, rtc.AudioFrame):
+                if self._settings.hotwords is not None and not core.task_open:
+                    await self._use_hotwords(core)  # this frame starts a task
                 pcm = frame_pcm(item)
                 try:
                     await core.send_audio(pcm)
@@ -222,6 +243,23 @@ class SpeechStream(stt.RecognizeStream):
                 await core.finalize()
         if not self._aborting:  # end_input(): wait for the trailing finals
             await core.finish(timeout=self._finish_timeout)
+
+    async def _use_hotwords(self, core: fr.RecognitionStream) -> None:
+        """Name the vocabulary of the current hot words in the next task's parameters.
+
+        Audio waits in the input channel meanwhile (nothing is lost); the wait is bounded,
+        and without a vocabulary the task runs without hot words (the STT reported why).
+        """
+        while True:
+            settings = self._settings
+            if settings.hotwords is None:
+                return
+            vocabulary_id = await self._plugin._hotwords.vocabulary_for(settings.params.model, settings.hotwords)
+            if settings is self._settings:
+                break  # else options changed during the wait: ensure the new ones
+        if vocabulary_id != settings.params.vocabulary_id:
+            self._settings = settings.with_vocabulary(vocabulary_id)
+            core.update_params(vocabulary_id=vocabulary_id)
 
     async def _receive(self, core: fr.RecognitionStream) -> None:
         async for event in core.events():

@@ -13,6 +13,17 @@
 ``SpeechData``), :mod:`._errors` (the core's error kinds → LiveKit errors), :mod:`._audio`
 (frames → PCM).
 
+Context carryover (:mod:`._context`): the STT advertises LiveKit's ``chat_context`` and
+``keyterms`` capabilities (unless the model has no context) and feeds the conversation's
+recent turns and the session's key terms into every stream's Fun-ASR context.
+Hot words (``hotwords=[...]``, :mod:`._hotwords`): a vocabulary ensured by content hash,
+named by every stream from its next task on; the session's key terms join it (and the
+context, for a model that takes it). If it cannot be had, tasks run without it and a
+recoverable :class:`HotWordsUnavailable` error event says why.
+
+Emotion (paraformer-realtime-8k-v2) is in each final's ``SpeechData.metadata``
+(``emotion``, ``emotion_confidence``).
+
 Audio is downmixed to mono before LiveKit resamples it, so stereo frames at any rate work.
 A reconnect that could not replay everything (``Reconnected.dropped_ms > 0``) is never silent:
 a warning is logged and a *recoverable* ``error`` event is emitted on the STT (an
@@ -26,21 +37,24 @@ import asyncio
 import weakref
 from typing import Any, Never, Unpack
 
-from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, stt
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, APIError, stt
 from livekit.agents.types import NOT_GIVEN, NotGivenOr
 from livekit.agents.utils import AudioBuffer, is_given
+from livekit.agents.voice.events import ConversationItemAddedEvent
 
 import funasr_realtime as fr
 
 from ._audio import buffer_pcm
+from ._context import Carryover, takes_context
 from ._errors import AudioLost, report_reconnect, to_api_error
 from ._events import merge_sentences
-from ._options import RecognitionOptions, Settings, config_for, model_sample_rate
+from ._hotwords import HotWordsUnavailable, HotWordVocabulary, takes_hot_words
+from ._options import HotWords, RecognitionOptions, Settings, config_for, model_sample_rate
 from .log import logger
 from .models import Endpointing, FunAsrModels
 from .stream import SpeechStream, Warm
 
-__all__ = ["STT", "AudioLost", "RecognitionOptions", "SpeechStream"]
+__all__ = ["STT", "AudioLost", "HotWordsUnavailable", "RecognitionOptions", "SpeechStream"]
 
 _RECOGNIZE_CHUNK_MS = 100
 
@@ -49,7 +63,9 @@ class STT(stt.STT[Never]):  # no plugin-specific events
     """Alibaba Cloud Fun-ASR (and Paraformer) real-time recognition as a LiveKit STT.
 
     Args:
-        api_key: DashScope API key; defaults to ``$DASHSCOPE_API_KEY``. Never logged.
+        api_key: DashScope API key; defaults to ``$DASHSCOPE_API_KEY``, else the SDK's key
+            file. Never logged. May be a function, sync or async, returning the key: asked on
+            every connect, for keys that expire (``fr.mint_temporary_key``).
         url: WebSocket endpoint (``$DASHSCOPE_WEBSOCKET_BASE_URL``, then ``region``'s, then
             Singapore). A local ``funasr-realtime serve`` URL works without a key.
         region: ``"intl"`` (Singapore, default) or ``"cn"`` (Beijing); keys are region-bound.
@@ -61,6 +77,9 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         sample_rate: the rate sent to the model; default the model's own (16 kHz, or 8 kHz
             for the 8k models). LiveKit's base class resamples 24/48 kHz room audio to it.
         vocabulary_id: a hot-word vocabulary created in Model Studio.
+        hotwords: declarative hot words (strings, ``{"text", "weight", "lang"}`` dicts or
+            ``funasr_realtime.HotWord``): a vocabulary holding them is created or reused by
+            content for the model (see the module docstring). Not with ``vocabulary_id``.
         max_sentence_silence, semantic_punctuation_enabled, multi_threshold_mode_enabled,
             speech_noise_threshold: Fun-ASR's sentence segmentation (None: service default).
         endpointing: ``"framework"`` (LiveKit's VAD/turn detector ends turns by flushing)
@@ -82,7 +101,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
     def __init__(
         self,
         *,
-        api_key: str | None = None,
+        api_key: str | fr.KeyProvider | None = None,
         url: str | None = None,
         region: fr.Region | str | None = None,
         workspace: str | None = None,
@@ -90,6 +109,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         language: str | None = None,
         sample_rate: int | None = None,
         vocabulary_id: str | None = None,
+        hotwords: HotWords | None = None,
         max_sentence_silence: int | None = None,
         semantic_punctuation_enabled: bool | None = None,
         multi_threshold_mode_enabled: bool | None = None,
@@ -101,6 +121,8 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         finish_timeout: float | None = None,
         transport: fr.TransportFactory | None = None,
     ) -> None:
+        context = takes_context(model)
+        keyterms = context or (hotwords is not None and takes_hot_words(model))
         super().__init__(
             capabilities=stt.STTCapabilities(
                 streaming=True,
@@ -108,6 +130,8 @@ class STT(stt.STT[Never]):  # no plugin-specific events
                 aligned_transcript="word",
                 offline_recognize=True,
                 manual_flush=True,
+                keyterms=keyterms,
+                chat_context=context,
             )
         )
         self._client = fr.Client(
@@ -129,11 +153,16 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             "speech_noise_threshold": speech_noise_threshold,
             "extra": dict(extra_params or {}),
         }
-        self._settings = Settings.create(params, language=language, endpointing=endpointing, region=self._region)
+        self._settings = Settings.create(
+            params, language=language, endpointing=endpointing, region=self._region, hotwords=hotwords
+        )
         self._rate_given = sample_rate is not None
         self._finish_timeout = finish_timeout
         self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
         self._warm: Warm | None = None
+        self._carryover = Carryover()
+        timeout = self._client.config.timeouts.connect
+        self._hotwords = HotWordVocabulary(self._client.vocabularies, timeout, self._report_recoverable)
 
     @property
     def model(self) -> str:
@@ -160,6 +189,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         """
         settings = self._settings_for(language)
         warm, self._warm = self._warm, None
+        self._prepare_hotwords(settings)
         stream = SpeechStream(
             stt=self,
             client=self._client,
@@ -179,11 +209,47 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         it (a model with another sample rate) keeps its options and logs why.
         """
         self._settings = self._settings.updated(changes, region=self._region, derive_rate=not self._rate_given)
+        self._prepare_hotwords(self._settings)
         for stream in list(self._streams):
             try:
                 stream.update_options(**changes)
             except ValueError as exc:
                 logger.warning("an open stream keeps its options (new streams get them): %s", exc)
+
+    def _push_conversation_item(self, ev: ConversationItemAddedEvent) -> None:
+        """LiveKit's chat-context hook: a user or assistant turn joins the context of every stream."""
+        item = ev.item
+        if not self.capabilities.chat_context or getattr(item, "type", None) != "message":
+            super()._push_conversation_item(ev)  # LiveKit's "not supported" warning, or a no-op
+            return
+        if self._carryover.add_turn(item.role, item.text_content):  # type: ignore[union-attr]
+            self._apply_context()
+
+    def _update_session_keyterms(self, keyterms: list[str]) -> None:
+        """LiveKit's keyterms hook: the session's key terms join the context of every stream
+        and, with ``hotwords`` given, the hot words of their next task."""
+        if not self.capabilities.keyterms:
+            super()._update_session_keyterms(keyterms)
+            return
+        self._hotwords.set_keyterms(keyterms)
+        self._prepare_hotwords(self._settings)
+        if self.capabilities.chat_context:  # the model takes context
+            self._carryover.set_keyterms(keyterms)
+            self._apply_context()
+
+    # ------------------------------------------------------------------ hot words
+
+    def _prepare_hotwords(self, settings: Settings) -> None:
+        self._hotwords.prepare(settings.params.model, settings.hotwords)
+
+    def _report_recoverable(self, error: APIError) -> None:
+        self._emit_error(error, recoverable=True)
+
+    def _apply_context(self) -> None:
+        context = self._carryover.messages()
+        self._settings = self._settings.with_context(context)
+        for stream in list(self._streams):
+            stream.update_context(context)
 
     def prewarm(self) -> None:
         """Open a connection now, for the next :meth:`stream` (LiveKit calls this when the
@@ -199,6 +265,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             return
         if self._warm is not None:
             return
+        self._prepare_hotwords(self._settings)
         core = self._client.stream(self._settings.params)
         connecting = asyncio.ensure_future(core.connect())
         connecting.add_done_callback(_log_prewarm_failure)
@@ -227,6 +294,9 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         module docstring) and counted in ``SpeechData.metadata["funasr_dropped_ms"]``.
         """
         settings = self._settings_for(language)
+        if settings.hotwords is not None:
+            vocabulary_id = await self._hotwords.vocabulary_for(settings.params.model, settings.hotwords)
+            settings = settings.with_vocabulary(vocabulary_id)
         pcm = buffer_pcm(buffer, settings.params.sample_rate)
         config = config_for(self._client, conn_options)
         core = fr.RecognitionStream(config, settings.params, resilience=self._client.resilience)

@@ -75,7 +75,10 @@ async def test_the_plain_service_misses_the_word_and_hotwords_find_it(server: Se
 
 async def test_a_settings_update_of_hotwords_applies_at_the_next_task(server: ServerThread) -> None:
     update = STTUpdateSettingsFrame(delta=FunAsrRealtimeSTTService.Settings(hotwords=["Paraformer"]))
-    frames = [*utterance(), *realtime(SILENCE, speed=8), update, *realtime(SILENCE, speed=8), *utterance()]
+    # Pipecat's audio frames are system frames and overtake the (ordered) control frame of the
+    # update; the pause lets the update land before the next utterance, as between real turns.
+    pause = SleepFrame(scaled(1.0))
+    frames = [*utterance(), *realtime(SILENCE, speed=8), update, pause, *realtime(SILENCE, speed=8), *utterance()]
     before, after = await texts(FunAsrRealtimeSTTService(url=server.url), frames)
     assert "paraformer" not in before.lower().split(), before
     assert "Paraformer" in after.split(), after

@@ -231,6 +231,7 @@ PUBLIC_API = [
     "ConfigurationError",
     "ConnectError",
     "ConnectionClosed",
+    "ContextBounds",
     "ContextMessage",
     "Emotion",
     "ErrorKind",
@@ -267,6 +268,7 @@ PUBLIC_API = [
     "Word",
     "__version__",
     "accepts_sample_rate",
+    "bound_context",
     "check_compatibility",
     "choose_sample_rate",
     "classify",
@@ -277,6 +279,7 @@ PUBLIC_API = [
     "is_unspaced",
     "join_texts",
     "mint_temporary_key",
+    "model_offers",
     "word_spans",
 ]
 

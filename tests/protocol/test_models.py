@@ -112,3 +112,18 @@ def test_the_rule_is_exported_at_the_top_level() -> None:
     assert funasr_realtime.default_sample_rate is default_sample_rate
     assert funasr_realtime.accepts_sample_rate is accepts_sample_rate
     assert funasr_realtime.choose_sample_rate is choose_sample_rate
+
+
+@pytest.mark.parametrize(
+    ("model", "feature", "offered"),
+    [
+        ("fun-asr-realtime", "context", True),  # UNVERIFIED: sent, with a warning
+        ("fun-asr-realtime", "hotwords", True),
+        ("paraformer-realtime-v2", "context", False),
+        ("paraformer-realtime-v1", "hotwords", False),
+        ("paraformer-realtime-v1-2024", "hotwords", False),  # a family member, by prefix
+        ("some-future-model", "context", True),  # unknown: not refused
+    ],
+)
+def test_model_offers_refuses_only_what_the_table_says_a_model_lacks(model: str, feature: str, offered: bool) -> None:
+    assert funasr_realtime.model_offers(model, feature) is offered  # type: ignore[arg-type]

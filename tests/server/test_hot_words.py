@@ -15,11 +15,11 @@ import wave
 from collections.abc import Iterator
 from typing import Any
 
-import dashscope
 import pytest
 from dashscope.audio.asr import Recognition, VocabularyService
 from pydantic import SecretStr
 from tests.conftest import SPEECH
+from tests.server.sdk import sdk_vocabulary_service
 
 from funasr_realtime.protocol.vocabulary import HotWord
 from funasr_realtime.server import ServerConfig
@@ -43,10 +43,7 @@ def server() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def sdk(server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> VocabularyService:
-    monkeypatch.setattr(dashscope, "base_http_api_url", server.http_url)
-    monkeypatch.setattr(dashscope, "base_websocket_api_url", server.url)
-    monkeypatch.setattr(dashscope, "api_key", KEY)
-    return VocabularyService()
+    return sdk_vocabulary_service(server, KEY, monkeypatch)
 
 
 def _transcribe(name: str, vocabulary_id: str | None = None) -> str:

@@ -11,12 +11,12 @@ import asyncio
 import time
 from collections.abc import Iterator
 
-import dashscope
 import httpx
 import pytest
 from dashscope.audio.asr import Recognition, VocabularyService, VocabularyServiceException
 from pydantic import SecretStr
 from tests.conftest import GRAMMAR, SPEECH, load_speech
+from tests.server.sdk import sdk_vocabulary_service
 from tests.timing import scaled
 
 import funasr_realtime as fr
@@ -37,11 +37,7 @@ def server() -> Iterator[ServerThread]:
 
 @pytest.fixture
 def sdk(server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> VocabularyService:
-    """The SDK's service pointed at the local server, only its base URLs changed."""
-    monkeypatch.setattr(dashscope, "base_http_api_url", server.http_url)
-    monkeypatch.setattr(dashscope, "base_websocket_api_url", server.url)
-    monkeypatch.setattr(dashscope, "api_key", KEY)
-    return VocabularyService()
+    return sdk_vocabulary_service(server, KEY, monkeypatch)
 
 
 def _post(

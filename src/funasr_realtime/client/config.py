@@ -240,7 +240,9 @@ class ClientConfig:
         A custom ``transport`` decides what it needs, so no key is required with one (the
         in-memory :class:`~funasr_realtime.testing.MockTransport` needs none).
         """
-        workspace = workspace or _first_env(ENV_WORKSPACES)
+        if not workspace:
+            found = _first_env(ENV_WORKSPACES)
+            workspace = found[1] if found is not None else None
         configured_url = url or os.environ.get(ENV_URL)
         wanted_region = _region(region, "region") if region is not None else None
         if wanted_region is None and configured_url is None:
@@ -306,20 +308,18 @@ def http_base_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, "/api/v1", "", ""))
 
 
-def _first_env(names: tuple[str, ...]) -> str | None:
+def _first_env(names: tuple[str, ...]) -> tuple[str, str] | None:
+    """``(name, value)`` of the first of ``names`` set to a non-empty value."""
     for name in names:
         value = os.environ.get(name)
         if value:
-            return value
+            return name, value
     return None
 
 
 def _env_region() -> Region | None:
-    for name in ENV_REGIONS:
-        value = os.environ.get(name)
-        if value:
-            return _region(value, f"${name}")
-    return None
+    found = _first_env(ENV_REGIONS)
+    return _region(found[1], f"${found[0]}") if found is not None else None
 
 
 def _region(value: Region | str, source: str) -> Region:

@@ -29,9 +29,8 @@ from ..protocol import (
     ConfigurationError,
     ConnectError,
     RemoteProtocolError,
-    Support,
     TransportTimeout,
-    find_model,
+    model_offers,
 )
 from ..protocol.vocabulary import VOCABULARY_MODEL, HotWord, check_prefix, content_hash, hot_words
 from ._http import api_headers, check_http_url, post, service_answer
@@ -279,8 +278,7 @@ class Vocabularies:
 def _check_model(target_model: str) -> None:
     if not isinstance(target_model, str) or not target_model:
         raise ConfigurationError("target_model is required (the model the vocabulary is for)")
-    spec = find_model(target_model)
-    if spec is not None and spec.hotwords is Support.NO:
+    if not model_offers(target_model, "hotwords"):
         raise ConfigurationError(f"{target_model} does not support hot words (vocabularies); pick a model that does")
 
 

@@ -62,6 +62,7 @@ from .models import (
     choose_sample_rate,
     default_sample_rate,
     find_model,
+    model_offers,
     region_of_url,
     workspace_url,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "decode_server_event",
     "default_sample_rate",
     "find_model",
+    "model_offers",
     "is_retryable",
     "region_of_url",
     "wire_params",

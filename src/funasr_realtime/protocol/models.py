@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "choose_sample_rate",
     "default_sample_rate",
     "find_model",
+    "model_offers",
     "region_of_url",
     "workspace_url",
 ]
@@ -161,6 +163,13 @@ def find_model(name: str) -> ModelSpec | None:
         if name.startswith(spec.name + "-"):
             return spec
     return None
+
+
+def model_offers(model: str, feature: Literal["context", "hotwords"]) -> bool:
+    """Whether ``model`` may take ``feature``: False only for a model the table says lacks it
+    (:attr:`Support.NO`); unknown models and :attr:`Support.UNVERIFIED` ones may."""
+    spec = find_model(model)
+    return spec is None or getattr(spec, feature) is not Support.NO
 
 
 # The rate sent when nothing else decides: the one most models take, and the service's default.

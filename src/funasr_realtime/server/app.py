@@ -41,7 +41,7 @@ from .config import INFERENCE_PATH, ServerConfig
 from .connection import ConnectionHandler, TaskQuota
 from .engines import Engine, create_engine
 from .flow import BacklogBudget, FairScheduler
-from .http import HttpExchange, Responder, is_websocket_start
+from .http import HttpExchange, Responder, bearer_token, is_websocket_start
 from .rest import API_PATH, RestApi, TokenStore
 from .vocabularies import VocabularyStore
 
@@ -179,11 +179,8 @@ class LocalServer:
         """Exactly one ``Authorization: Bearer KEY`` header with an accepted key (see :meth:`_accepts`)."""
         if self.config.api_key is None and self.config.accept_key is None:
             return True
-        values = headers.get_all("Authorization")
-        if len(values) != 1:
-            return False  # missing, or repeated: which one would be meant?
-        scheme, _, token = values[0].partition(" ")
-        return scheme.lower() == "bearer" and self._accepts(token.strip())
+        token = bearer_token(headers.get_all("Authorization"))
+        return token is not None and self._accepts(token)
 
     def _accepts(self, token: str) -> bool:
         """The configured key, a key ``config.accept_key`` accepts, or a live temporary key minted here."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..protocol import Support, bound_context, context_from_wire, find_model
+from ..protocol import bound_context, context_from_wire, model_offers
 
 __all__ = ["ContextRejected", "context_report"]
 
@@ -33,8 +33,7 @@ def context_report(model: str, input: dict[str, Any]) -> dict[str, int] | None:
     """
     if "context" not in input:
         return None
-    spec = find_model(model)
-    if spec is not None and spec.context is Support.NO:
+    if not model_offers(model, "context"):
         raise ContextRejected(f"Model {model} does not support context.")
     try:
         messages = context_from_wire(input["context"])

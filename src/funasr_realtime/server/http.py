@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -23,12 +23,29 @@ from urllib.parse import parse_qsl, urlsplit
 
 import h11
 
-__all__ = ["HttpExchange", "HttpRequest", "HttpResponse", "Responder", "Transport", "is_websocket_start"]
+__all__ = [
+    "HttpExchange",
+    "HttpRequest",
+    "HttpResponse",
+    "Responder",
+    "Transport",
+    "bearer_token",
+    "is_websocket_start",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Request bodies above this are refused (413): vocabularies are a few kilobytes.
 MAX_BODY_BYTES = 1 << 20
+
+
+def bearer_token(values: Sequence[str]) -> str | None:
+    """The token of exactly one ``Authorization: Bearer TOKEN`` header value; None when the
+    header is missing, repeated (which one would be meant?) or of another scheme."""
+    if len(values) != 1:
+        return None
+    scheme, _, token = values[0].partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def is_websocket_start(data: bytes) -> bool:

@@ -30,7 +30,7 @@ from .._redact import register_secret
 from ..protocol import ConfigurationError
 from ..protocol.vocabulary import VOCABULARY_MODEL, check_prefix, hot_words
 from .config import INFERENCE_PATH
-from .http import HttpRequest, HttpResponse
+from .http import HttpRequest, HttpResponse, bearer_token
 from .vocabularies import StoredVocabulary, VocabularyStore
 
 __all__ = ["API_PATH", "CUSTOMIZATION_PATH", "TOKENS_PATH", "RestApi", "TokenStore"]
@@ -86,8 +86,9 @@ class TokenStore:
 class RestApi:
     """Answers the HTTP requests of :mod:`.http` (see the module docstring).
 
-    ``authorized(token)`` says whether a bearer token is this server's key (or one it
-    accepts); minted tokens are checked here.
+    ``authorized(token)`` says whether a bearer token is accepted: the server's key, one
+    ``ServerConfig.accept_key`` accepts, or a live token of :attr:`tokens` (the same check as
+    the WebSocket handshake's).
     """
 
     def __init__(self, vocabularies: VocabularyStore, tokens: TokenStore, authorized: Callable[[str], bool]) -> None:
@@ -121,11 +122,10 @@ class RestApi:
 
     def _bearer(self, request: HttpRequest) -> str:
         values = request.header_values("authorization")
-        scheme, _, token = values[0].partition(" ") if len(values) == 1 else ("", "", "")
-        token = token.strip()
         if not values and self._authorized(""):  # a server without a key needs none, as on the WebSocket
-            return token
-        if scheme.lower() != "bearer" or not (self._authorized(token) or self.tokens.accepts(token)):
+            return ""
+        token = bearer_token(values)
+        if token is None or not self._authorized(token):  # the server's key, or a live token it minted
             raise _Refused(401, "InvalidApiKey", "Invalid API-key provided.")
         return token
 

@@ -36,10 +36,9 @@ class Biasing:
     def add_assistant_turn(self, text: str) -> bool:
         """A bot reply joins the context; False when it does not (empty, or a model without context)."""
         text = text.strip()
-        if not text or not takes_context(str(self._settings.model)):
+        if not text or not fr.model_offers(str(self._settings.model), "context"):
             return False
-        turns = (*self.context, fr.ContextMessage.assistant(text))
-        self.context = fr.RecognitionParams(context=turns).context or ()  # the core's bound
+        self.context, _ = fr.bound_context((*self.context, fr.ContextMessage.assistant(text)))
         return True
 
     def parameters(self) -> dict[str, Any]:
@@ -87,12 +86,6 @@ class Biasing:
 
     def _model_context(self) -> tuple[fr.ContextMessage, ...] | None:
         """The carried-over context, for a model that takes it (None: none is sent)."""
-        if not self.context or not takes_context(str(self._settings.model)):
+        if not self.context or not fr.model_offers(str(self._settings.model), "context"):
             return None
         return self.context
-
-
-def takes_context(model: str) -> bool:
-    """Whether ``model`` may take context: not for one the core's table says has none."""
-    spec = fr.find_model(model)
-    return spec is None or spec.context is not fr.Support.NO

@@ -16,19 +16,11 @@ says the model has no context.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import funasr_realtime as fr
 
-__all__ = ["Carryover", "takes_context"]
+__all__ = ["Carryover"]
 
 _ROLES = ("user", "assistant")
-
-
-def takes_context(model: str) -> bool:
-    """Whether the model may take context: not for a model the table says has none."""
-    spec = fr.find_model(model)
-    return spec is None or spec.context is not fr.Support.NO
 
 
 class Carryover:
@@ -44,19 +36,16 @@ class Carryover:
         if role not in _ROLES or not text:
             return False
         turns = (*self._turns, fr.ContextMessage(role=role, text=text))  # type: ignore[arg-type]
-        self._turns = _bounded(turns)
+        self._turns, _ = fr.bound_context(turns)
         return True
 
-    def set_keyterms(self, terms: Sequence[str]) -> None:
-        self._keyterms = tuple(dict.fromkeys(term.strip() for term in terms if term.strip()))
+    def set_keyterms(self, terms: tuple[str, ...]) -> None:
+        """The session's key terms, already stripped and deduplicated (by the STT)."""
+        self._keyterms = terms
 
     def messages(self) -> tuple[fr.ContextMessage, ...]:
         """The context to send: the turns, then the key terms (bounded as the service does)."""
         if not self._keyterms:
             return self._turns
-        return _bounded((*self._turns, fr.ContextMessage.user(", ".join(self._keyterms))))
-
-
-def _bounded(messages: tuple[fr.ContextMessage, ...]) -> tuple[fr.ContextMessage, ...]:
-    # The core's own bound (5 per role, 400 characters), so the history never grows.
-    return fr.RecognitionParams(context=messages).context or ()
+        messages, _ = fr.bound_context((*self._turns, fr.ContextMessage.user(", ".join(self._keyterms))))
+        return messages

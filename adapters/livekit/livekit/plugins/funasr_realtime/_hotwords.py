@@ -13,7 +13,7 @@ asks again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from livekit.agents import APIConnectionError, APIError
 
@@ -21,7 +21,7 @@ import funasr_realtime as fr
 
 from .log import logger
 
-__all__ = ["HotWordVocabulary", "HotWordsUnavailable", "takes_hot_words"]
+__all__ = ["HotWordVocabulary", "HotWordsUnavailable"]
 
 
 class HotWordsUnavailable(APIConnectionError):
@@ -29,12 +29,6 @@ class HotWordsUnavailable(APIConnectionError):
 
     Emitted as a *recoverable* ``error`` event on the STT; the next task asks again.
     """
-
-
-def takes_hot_words(model: str) -> bool:
-    """Whether ``model`` may take hot words: not for one the core's table says has none."""
-    spec = fr.find_model(model)
-    return spec is None or spec.hotwords is not fr.Support.NO
 
 
 class HotWordVocabulary:
@@ -46,8 +40,9 @@ class HotWordVocabulary:
         self._report = report
         self._keyterms: tuple[str, ...] = ()  # the session's, hot words too in hotwords mode
 
-    def set_keyterms(self, keyterms: Sequence[str]) -> None:
-        self._keyterms = tuple(dict.fromkeys(term.strip() for term in keyterms if term.strip()))
+    def set_keyterms(self, keyterms: tuple[str, ...]) -> None:
+        """The session's key terms, already stripped and deduplicated (by the STT)."""
+        self._keyterms = keyterms
 
     def words(self, hotwords: tuple[fr.HotWord, ...]) -> tuple[fr.HotWord, ...]:
         """``hotwords`` plus the session's key terms they do not already hold."""

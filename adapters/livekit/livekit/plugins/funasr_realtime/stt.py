@@ -45,10 +45,10 @@ from livekit.agents.voice.events import ConversationItemAddedEvent
 import funasr_realtime as fr
 
 from ._audio import buffer_pcm
-from ._context import Carryover, takes_context
+from ._context import Carryover
 from ._errors import AudioLost, report_reconnect, to_api_error
 from ._events import merge_sentences
-from ._hotwords import HotWordsUnavailable, HotWordVocabulary, takes_hot_words
+from ._hotwords import HotWordsUnavailable, HotWordVocabulary
 from ._options import HotWords, RecognitionOptions, Settings, config_for, model_sample_rate
 from .log import logger
 from .models import Endpointing, FunAsrModels
@@ -121,8 +121,8 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         finish_timeout: float | None = None,
         transport: fr.TransportFactory | None = None,
     ) -> None:
-        context = takes_context(model)
-        keyterms = context or (hotwords is not None and takes_hot_words(model))
+        context = fr.model_offers(model, "context")
+        keyterms = context or (hotwords is not None and fr.model_offers(model, "hotwords"))
         super().__init__(
             capabilities=stt.STTCapabilities(
                 streaming=True,
@@ -231,10 +231,11 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         if not self.capabilities.keyterms:
             super()._update_session_keyterms(keyterms)
             return
-        self._hotwords.set_keyterms(keyterms)
+        terms = tuple(dict.fromkeys(term.strip() for term in keyterms if term.strip()))
+        self._hotwords.set_keyterms(terms)
         self._prepare_hotwords(self._settings)
         if self.capabilities.chat_context:  # the model takes context
-            self._carryover.set_keyterms(keyterms)
+            self._carryover.set_keyterms(terms)
             self._apply_context()
 
     # ------------------------------------------------------------------ hot words

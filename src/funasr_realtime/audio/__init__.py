@@ -11,7 +11,7 @@ Imports only :mod:`funasr_realtime.protocol` and, lazily, PyAV (``av``; ``pip in
 
 from __future__ import annotations
 
-from .convert import PcmConverter, pcm_converter
+from .convert import PcmConverter, pcm_converter, wire_converter
 from .decoders import (
     COMPRESSED_FORMATS,
     MAX_PACKET_BYTES,
@@ -39,4 +39,5 @@ __all__ = [
     "decoder_name",
     "file_pcm",
     "pcm_converter",
+    "wire_converter",
 ]

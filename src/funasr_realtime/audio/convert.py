@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..protocol import AUDIO_FORMATS, ConfigurationError
+from ..protocol import AUDIO_FORMATS, AudioError, ConfigurationError
 from .decoders import COMPRESSED_FORMATS, create_decoder
 from .wav import WavConverter
 
-__all__ = ["PcmConverter", "pcm_converter"]
+__all__ = ["PcmConverter", "pcm_converter", "wire_converter"]
 
 
 class PcmConverter(Protocol):
@@ -46,3 +46,24 @@ def pcm_converter(format: str, sample_rate: int) -> PcmConverter | None:
     if format in COMPRESSED_FORMATS:
         return create_decoder(format, sample_rate)  # CodecUnavailable is a ConfigurationError
     raise ConfigurationError(f"unknown format {format!r}; the service accepts {', '.join(AUDIO_FORMATS)}")
+
+
+def wire_converter(format: str, sample_rate: int) -> PcmConverter:
+    """:func:`pcm_converter`, where ``"pcm"`` too gets a converter: one that checks whole samples.
+
+    Its ``feed`` raises :class:`~funasr_realtime.AudioError` for a chunk of odd length
+    (half a 16-bit sample), so a stream needs no case of its own for PCM.
+    """
+    return pcm_converter(format, sample_rate) or _WholeSamples()
+
+
+class _WholeSamples:
+    """s16le PCM passed through, refusing chunks that split a sample."""
+
+    def feed(self, data: bytes) -> bytes:
+        if len(data) % 2:
+            raise AudioError(f"PCM audio must be whole 16-bit samples; got {len(data)} bytes")
+        return data
+
+    def flush(self) -> bytes:
+        return b""

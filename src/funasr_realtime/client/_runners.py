@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from ..protocol import FunAsrError, RecognitionParams, Segment, StreamCore, wire_params
+from ..protocol import CloseReason, FunAsrError, RecognitionParams, Segment, StreamCore, wire_params
 from ._segment import SegmentRunner
 from ._timing import IdleTimer
 from .connection import Clock, TaskMetrics
@@ -53,7 +53,28 @@ class Runners:
         failed = self._billed_failed + sum(run.failed_billed for run in self._live.values())
         return sum(m.billed_seconds or 0 for m in self.completed) + failed
 
-    def start(self, segment: Segment) -> None:
+    def append(self, audio: bytes) -> None:
+        """``audio`` joins the open segment (a new one opens if none is); the runner writes it
+        straight to the socket when it can, with no await at all."""
+        if self._core.current is None:
+            self._start(self._core.open())
+        segment = self._core.append(audio, self._clock())
+        self._live[segment.index].write(audio)
+
+    def adopt(self) -> None:
+        """A resumed stream's audio gets its segment (and so its task) now."""
+        if self._core.needs_segment:
+            self._start(self._core.open())
+
+    def close(self, reason: CloseReason) -> Segment | None:
+        """The core closes the open segment (None if there is none); its feeder sends finish-task."""
+        segment = self._core.close(reason)
+        if segment is not None:
+            self._live[segment.index].wake()
+            self.progress.set()
+        return segment
+
+    def _start(self, segment: Segment) -> None:
         run = self._live[segment.index] = SegmentRunner(
             segment,
             wire_params(self._params()),
@@ -77,14 +98,6 @@ class Runners:
         if run is not None:
             await run.update_context(params)
 
-    def write(self, segment: Segment, audio: bytes) -> None:
-        self._live[segment.index].write(audio)
-
-    def closed(self, segment: Segment) -> None:
-        """The core closed ``segment``: its feeder sends finish-task."""
-        self._live[segment.index].wake()
-        self.progress.set()
-
     def end(self) -> None:
         """No segment follows: iteration ends after the ones started so far."""
         self._order.put_nowait(None)
@@ -98,8 +111,13 @@ class Runners:
         self.progress.set()
         self.end()
 
-    def running(self) -> list[asyncio.Task[None]]:
-        return [task for task in self._tasks if not task.done()]
+    async def settle(self, timeout: float | None = None) -> bool:
+        """Wait until every runner has ended, at most ``timeout`` seconds; False if some still run."""
+        running = [task for task in self._tasks if not task.done()]
+        if not running:
+            return True
+        _, pending = await asyncio.wait(running, timeout=timeout)
+        return not pending
 
     async def events(self) -> AsyncIterator[StreamEvent]:
         """Each segment's events up to its :class:`TaskCompleted`; raises a segment's error."""
@@ -128,4 +146,4 @@ class Runners:
         self.completed.append(outcome)
         run.events.put_nowait(TaskCompleted(outcome, end.finalized, end.request_id, end.end_ms))
         if end.reopened is not None:
-            self.start(end.reopened)
+            self._start(end.reopened)

@@ -140,6 +140,10 @@ class ConnectionPool:
         if not keep:
             await connection.aclose()
 
+    def allows_rotation(self, model: str) -> bool:
+        """Whether a finalize may end the task now: the task quota (if any) is not under pressure."""
+        return self.limiter is None or self.limiter.allows_rotation(model)
+
     async def prewarm(self) -> None:
         """Make sure one idle connection is open (raises the connect error, if any)."""
         async with self._changed:

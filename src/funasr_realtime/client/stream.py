@@ -3,21 +3,18 @@
 Every decision a stream makes (which audio goes to which task, what to replay, when to
 retry, pacing, idle finish, the wait after finish-task) is the core's, in ``protocol/``;
 this module runs it, with one :class:`~._segment.SegmentRunner` per segment (the audio of
-one task; see :mod:`._runners`). Containers are converted to PCM here, so every format
-rotates and replays like PCM.
+one task; see :mod:`._runners`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ..audio import pcm_converter
+from ..audio import wire_converter
 from ..protocol import (
-    AudioError,
     CloseReason,
     ContextMessage,
     FinalizeRequest,
@@ -25,7 +22,6 @@ from ..protocol import (
     LocalProtocolError,
     RecognitionParams,
     ResumePoint,
-    Segment,
     TransportTimeout,
     check_compatibility,
 )
@@ -76,11 +72,11 @@ class RecognitionStream:
         stop = config.timeouts.stop
         self._core = r.stream_core(params.sample_rate, stop=stop, now=clock(), resume_from=resume_from)
         # Everything on the wire is PCM: a container's header and codec stop at this converter.
-        self._converter = pcm_converter(params.format, params.sample_rate)
+        self._converter = wire_converter(params.format, params.sample_rate)
         self._pool = ConnectionPool(config, clock, standby=r.standby, resilience=r)
         self._error: FunAsrError | None = None
         self._closed = False
-        self._idle = idle = IdleTimer(self._core, clock, r.idle_finish, lambda: self._close(CloseReason.IDLE))
+        self._idle = idle = IdleTimer(self._core, clock, r.idle_finish, lambda: self._runs.close(CloseReason.IDLE))
         self._runs = Runners(
             self._core, self._pool, idle, clock=clock, stop=stop, params=lambda: self._params, failed=self._record_error
         )
@@ -130,7 +126,7 @@ class RecognitionStream:
         Raises the connect error (e.g. :class:`HandshakeRejected` for a bad key).
         """
         await self._pool.prewarm()
-        self._adopt()
+        self._runs.adopt()
 
     async def send_audio(self, audio: bytes) -> None:
         """Hand in audio in ``params.format`` (s16le mono PCM at ``params.sample_rate`` for pcm).
@@ -143,23 +139,13 @@ class RecognitionStream:
         :class:`AudioError` for odd-length PCM or audio the converter cannot decode.
         """
         self._check_open("send audio")
-        if self._converter is not None:
-            audio = self._converter.feed(audio)
-        elif len(audio) % 2:
-            raise AudioError(f"PCM audio must be whole 16-bit samples; got {len(audio)} bytes")
+        audio = self._converter.feed(audio)
         if not audio:
             return
         if not self._core.admit(len(audio)):
             await pace(self._core, len(audio), self._runs.progress, self._clock, self._running)
             self._check_open("send audio")
-        self._append(audio)
-
-    def _append(self, audio: bytes) -> None:
-        core = self._core
-        if core.current is None:
-            self._start()
-        segment = core.append(audio, self._clock())
-        self._runs.write(segment, audio)  # straight to the socket when it can, with no await at all
+        self._runs.append(audio)
 
     async def finalize(self) -> FinalizeRequest | None:
         """End the current task so its final sentence comes now; later audio starts a new task.
@@ -170,11 +156,10 @@ class RecognitionStream:
         the task stays open, the service's endpointing ends the sentence and no audio is lost.
         """
         self._check_open("finalize")
-        self._adopt()
-        limiter = self._pool.limiter
-        if limiter is not None and self._core.current is not None and not limiter.allows_rotation(self._params.model):
+        self._runs.adopt()
+        if self._core.current is not None and not self._pool.allows_rotation(self._params.model):
             return None
-        segment = self._close(CloseReason.FINALIZE)
+        segment = self._runs.close(CloseReason.FINALIZE)
         return None if segment is None or segment.request_id is None else FinalizeRequest(segment.request_id)
 
     async def finish(self, timeout: float | None = None) -> None:
@@ -187,18 +172,15 @@ class RecognitionStream:
         after the last task. Idempotent. Raises the stream's error, if any.
         """
         if not self._core.input_closed:
-            tail = self._converter.flush() if self._converter is not None and self._error is None else b""
+            tail = self._converter.flush() if self._error is None else b""
             if tail:
-                self._append(tail)
-            self._adopt()
-            self._close(CloseReason.FINISH)
+                self._runs.append(tail)
+            self._runs.adopt()
+            self._runs.close(CloseReason.FINISH)
             self._runs.end()
-        runners = self._runs.running()
-        if runners:
-            _, pending = await asyncio.wait(runners, timeout=timeout)
-            if pending:
-                self._record_error(TransportTimeout("the last results", timeout or 0.0))
-                await self.aclose()
+        if not await self._runs.settle(timeout):
+            self._record_error(TransportTimeout("the last results", timeout or 0.0))
+            await self.aclose()
         self._idle.cancel()
         await self._pool.aclose()
         if self._error is not None:
@@ -214,9 +196,7 @@ class RecognitionStream:
             self._core.abort()
             self._idle.cancel()
             self._runs.abort()
-        runners = self._runs.running()
-        if runners:
-            await asyncio.wait(runners)
+        await self._runs.settle()
         await self._pool.aclose()
 
     def update_params(self, **changes: Any) -> RecognitionParams:
@@ -267,21 +247,7 @@ class RecognitionStream:
         """
         return self._runs.events()
 
-    # ------------------------------------------------------------------ segments
-
-    def _adopt(self) -> None:
-        """A resumed stream's audio gets its segment (and so its task) now."""
-        if self._core.needs_segment:
-            self._start()
-
-    def _start(self) -> None:
-        self._runs.start(self._core.open())
-
-    def _close(self, reason: CloseReason) -> Segment | None:
-        segment = self._core.close(reason)
-        if segment is not None:
-            self._runs.closed(segment)
-        return segment
+    # ------------------------------------------------------------------ state
 
     def _record_error(self, error: FunAsrError) -> None:
         if self._error is None:

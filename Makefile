@@ -6,7 +6,7 @@ BASE   := $(VENV)/.base
 DEMO   := $(VENV)/.demo-installed
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit wheels clean reliability bench
+.PHONY: install nginx demo test lint typecheck unit wheels clean reliability bench
 
 # The venv and a pip recent enough for PEP 735 dependency groups (--group needs pip >= 25.1).
 $(BASE):
@@ -22,11 +22,17 @@ $(DEMO): $(BASE) pyproject.toml
 # Everything else for working on the project: every extra, the dev and bench groups and the
 # two adapters. A superset of the demo's install, so it satisfies make demo too.
 $(STAMP): $(BASE) pyproject.toml adapters/livekit/pyproject.toml adapters/pipecat/pyproject.toml
-	$(PY) -m pip install --quiet -e ".[server,audio,cli,mic]" --group dev --group bench \
+	$(PY) -m pip install --quiet -e ".[server,sherpa,audio,cli,mic,fast]" --group dev --group bench \
 		-e adapters/livekit -e adapters/pipecat
 	touch $(DEMO) $@
 
-install: $(STAMP)
+install: $(STAMP) nginx
+
+# nginx for the deployment tests (tests/deploy): Debian's package, installed when it is missing
+# and that is possible (apt-get, and root or passwordless sudo); elsewhere a message, never a
+# failure, and those tests skip.
+nginx:
+	bash scripts/install-nginx.sh
 
 ## make demo: start the local server and stream the bundled speech through the client
 demo: $(DEMO)
@@ -46,7 +52,7 @@ typecheck: $(STAMP)
 # it. Set at what the suite reaches and never lowered; raise it when the suite does better.
 COVERAGE_FLOOR := 94
 
-unit: $(STAMP)
+unit: $(STAMP) nginx
 	$(VENV)/bin/pytest -q --cov --cov-report=term-missing:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 ## make wheels: build the three distributions, check them as a package index would, and

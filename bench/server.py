@@ -12,13 +12,16 @@ server; a level passes when every final arrives within 1 s of the end of audio a
 the grammar, every transcript is exact (``scripts/reliability_report.py``'s ``capacity`` and
 ``capacity_ramp``, imported, not copied; with the general LM a level needs one final per
 session). pocketsphinx holds the GIL, so one server process uses about one core; two
-server processes with the sessions split between them show what two cores sustain.
+server processes with the sessions split between them show what two cores sustain, and one
+``serve --workers 2`` (two worker processes on one port, every session sent to it) what the
+server's own worker processes sustain; ``serve`` alone is ``--workers 1``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -72,15 +75,15 @@ def rtf_worker(names: list[str], grammar: bool) -> dict[str, Any]:
     return {"rows": rows}
 
 
-async def capacity_worker(grammar: bool, levels: list[int], processes: int) -> dict[str, Any]:
-    """Sessions at each level (split over ``processes`` servers) until one fails."""
+async def capacity_worker(grammar: bool, levels: list[int], processes: int, workers: int = 1) -> dict[str, Any]:
+    """Sessions at each level (split over ``processes`` servers of ``workers`` processes each) until one fails."""
     from contextlib import ExitStack
 
     from scripts.reliability_report import _timed_session, capacity, capacity_ramp
     from tests.conftest import GRAMMAR, load_speech
     from tests.server.process import served
 
-    if grammar and processes == 1 and levels == [1, 2, 4, 8, 12, 16, 24]:
+    if grammar and processes == 1 and workers == 1 and levels == [1, 2, 4, 8, 12, 16, 24]:
         ramp = await capacity_ramp(grammar=True)  # the reliability report's own ramp
         return {"levels": [{"sessions": n, "passed": ok, "worst_lag_s": lag} for n, ok, lag in ramp]}
 
@@ -88,13 +91,15 @@ async def capacity_worker(grammar: bool, levels: list[int], processes: int) -> d
         """General LM: every session gets a final, each within 1 s of its end of audio."""
         speeches = [load_speech(f"s{i % 6 + 1}") for i in range(sessions)]
         results = await asyncio.gather(*(_timed_session(url, s.pcm) for s in speeches), return_exceptions=True)
-        if any(isinstance(r, BaseException) for r in results):
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            print(f"{sessions} sessions: {failures[0]!r}", file=sys.stderr)  # why the level failed
             return False, float("inf")
         lags = [lag for _, lag in results]  # type: ignore[misc]
         return all(texts for texts, _ in results) and max(lags) < 1.0, max(lags)  # type: ignore[misc]
 
     check = capacity if grammar else complete
-    args = ("--grammar", str(GRAMMAR)) if grammar else ()
+    args = (("--grammar", str(GRAMMAR)) if grammar else ()) + (("--workers", str(workers)) if workers > 1 else ())
     out = []
     with ExitStack() as stack:
         urls = [stack.enter_context(served(*args)) for _ in range(processes)]
@@ -116,22 +121,25 @@ def run(ctx: Context) -> dict[str, Any]:
         worker = run_worker("server", "rtf_worker", {"names": names, "grammar": grammar}, timeout=600, cpus=[0])
         out["rtf"][label] = {"ok": worker.ok, "error": worker.error, **worker.data}
     if ctx.quick:
-        plans = [("grammar, 1 process", True, [1], 1)]
+        plans = [("grammar, 1 process", True, [1], 1, 1)]
     elif ctx.small:
         plans = [
-            ("grammar, 1 process", True, [1, 2, 4, 8, 12, 16, 24], 1),
-            ("general LM, 1 process", False, [1, 2, 3, 4, 6, 8], 1),
+            ("grammar, 1 process", True, [1, 2, 4, 8, 12, 16, 24], 1, 1),
+            ("general LM, 1 process", False, [1, 2, 3, 4, 6, 8], 1, 1),
+            ("general LM, serve --workers 2", False, [2, 4, 6, 8, 10, 12], 1, 2),
         ]
     else:
         plans = [
-            ("grammar, 1 process", True, [1, 2, 4, 8, 12, 16, 24], 1),
-            ("grammar, 2 processes", True, [8, 12, 16, 20, 24, 28, 32, 40], 2),
-            ("general LM, 1 process", False, [1, 2, 3, 4, 6, 8, 12], 1),
-            ("general LM, 2 processes", False, [2, 4, 6, 8, 10, 12, 16], 2),
+            ("grammar, 1 process", True, [1, 2, 4, 8, 12, 16, 24], 1, 1),
+            ("grammar, 2 processes", True, [8, 12, 16, 20, 24, 28, 32, 40], 2, 1),
+            ("general LM, 1 process", False, [1, 2, 3, 4, 6, 8, 12], 1, 1),
+            ("general LM, 2 processes", False, [2, 4, 6, 8, 10, 12, 16], 2, 1),
+            ("general LM, serve --workers 2", False, [2, 4, 6, 8, 10, 12, 16], 1, 2),
+            ("grammar, serve --workers 2", True, [8, 12, 16, 20, 24, 28, 32, 40], 1, 2),
         ]
-    for label, grammar, levels, processes in plans:
+    for label, grammar, levels, processes, workers in plans:
         ctx.log(f"server: real-time capacity, {label}")
-        args = {"grammar": grammar, "levels": levels, "processes": processes}
+        args = {"grammar": grammar, "levels": levels, "processes": processes, "workers": workers}
         worker = run_worker("server", "capacity_worker", args, timeout=120 + 15 * len(levels))
         out["capacity"][label] = {"ok": worker.ok, "error": worker.error, **worker.data}
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["detect_language", "is_unspaced", "join_texts", "word_spans"]
+__all__ = ["detect_language", "is_unspaced", "join_texts", "tidy_spacing", "word_spans"]
 
 _KANA = ((0x3040, 0x30FF), (0x31F0, 0x31FF))
 _HANGUL = ((0x1100, 0x11FF), (0xAC00, 0xD7AF))
@@ -68,6 +68,32 @@ def join_texts(texts: Iterable[str]) -> str:
             out += " "
         out += text
     return out
+
+
+def tidy_spacing(text: str) -> str:
+    """A recogniser's text with the service's spacing: none inside unspaced text, one around Latin words.
+
+    Runs of whitespace become one space and the ends are stripped; a space between two
+    unspaced characters goes (``"你 好 。"`` → ``"你好。"``); a Latin letter next to a Han
+    character or kana gets one (``"我用Python写"`` → ``"我用 Python 写"``), as FunASR's own
+    post-processing writes mixed text.  Digits and punctuation stay attached
+    (``"上午9点。"`` is unchanged).
+    """
+    out: list[str] = []
+    for char in " ".join(text.split()):  # single spaces, so a space always sits between two characters
+        if out and out[-1] == " " and is_unspaced(out[-2]) and is_unspaced(char):
+            out.pop()
+        elif out and _meets_latin(out[-1], char):
+            out.append(" ")
+        out.append(char)
+    return "".join(out)
+
+
+def _meets_latin(left: str, right: str) -> bool:
+    """Whether a Latin letter and a written-without-spaces letter (Han, kana) touch, in either order."""
+    return (left.isascii() and left.isalpha() and is_unspaced(right) and right.isalpha()) or (
+        right.isascii() and right.isalpha() and is_unspaced(left) and left.isalpha()
+    )
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:

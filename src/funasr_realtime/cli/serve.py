@@ -2,6 +2,8 @@
 
 It prints ``listening on URL`` on stdout once it accepts connections. A server that cannot
 start (a grammar the engine refuses, a port in use) is one error line and exit code 1.
+With ``--workers N`` it starts N server processes on one port and prints the line once all
+of them serve (:mod:`funasr_realtime.server.workers`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def add_parser(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "serve",
         help="run a local server speaking the DashScope real-time ASR protocol",
-        description="Serve the DashScope real-time ASR protocol with local open-source recognition (English).",
+        description="Serve the DashScope real-time ASR protocol with local open-source recognition: English "
+        "(pocketsphinx, built in) or FunASR's Chinese and English models (--engine sherpa-*, see 'models').",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
@@ -38,6 +41,25 @@ def add_parser(commands: Any) -> None:
         "--grammar",
         type=Path,
         help="JSGF V1.0 grammar restricting recognition (exact, deterministic); words must be in the en-us dictionary",
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --engine sherpa-*: the unpacked model folder ('funasr-realtime models' lists where to get it)",
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="FIXTURE",
+        help="with --engine replay: the recorded results every task plays back, "
+        "a bundled fixture (zh, zh-en; default zh) or a JSON file",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve with N processes on one port, each with its own engine, restarted if one dies (default 1)",
     )
     parser.set_defaults(run=run)
 
@@ -49,22 +71,47 @@ def run(args: argparse.Namespace) -> int:
         api_key=SecretStr(args.api_key) if args.api_key else None,
         engine=args.engine,
         grammar=args.grammar,
+        replay=args.replay,
+        model_dir=args.model_dir,
     )
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config) if args.workers == 1 else _serve_workers(config, args.workers))
     return 0
 
 
 async def _serve(config: ServerConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):  # not on Windows
-            loop.add_signal_handler(sig, stop.set)
+    stop = _stop_on_signals()
     async with contextlib.AsyncExitStack() as stack:
         with _engine_refusal(config):
             server = await stack.enter_async_context(LocalServer(config))
         print(f"listening on {server.url}", flush=True)
         await stop.wait()
+
+
+async def _serve_workers(config: ServerConfig, workers: int) -> None:
+    """``--workers N``: one ``listening on`` line once every worker serves (see server.workers)."""
+    from ..server.workers import WorkerPool
+
+    stop = _stop_on_signals()
+    pool = WorkerPool(config, workers)
+    try:
+        await pool.start()
+    except ConfigurationError as exc:  # a worker's engine refused its settings
+        raise ConfigurationError(_PYTHON_ADVICE.sub("", str(exc))) from None
+    try:
+        print(f"listening on {pool.url}", flush=True)
+        await stop.wait()
+    finally:
+        await pool.stop()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # not on Windows
+            loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 # The engine's message may advise a Python argument; the CLI has no such flag.

@@ -26,6 +26,7 @@ import hmac
 import http
 import os
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Protocol
@@ -42,6 +43,8 @@ from .connection import ConnectionHandler, TaskQuota
 from .engines import Engine, create_engine
 from .flow import BacklogBudget, FairScheduler
 from .http import HttpExchange, Responder, bearer_token, is_websocket_start
+from .metrics import ServerMetrics, multiprocess_dir
+from .ops import WorkerSlot, ops_response
 from .rest import API_PATH, RestApi, TokenStore
 from .vocabularies import VocabularyStore
 
@@ -61,11 +64,24 @@ _BAD_REQUEST = (
 
 
 class LocalServer:
-    """A running local server. Use as ``async with LocalServer(config) as server: server.url``."""
+    """A running local server. Use as ``async with LocalServer(config) as server: server.url``.
 
-    def __init__(self, config: ServerConfig | None = None, *, engine: Engine | None = None) -> None:
+    ``GET /health`` and ``GET /metrics`` on its port serve operators (:mod:`.ops`,
+    :mod:`.metrics`). ``worker``: which worker of ``serve --workers N`` it is (:mod:`.workers`).
+    """
+
+    def __init__(
+        self, config: ServerConfig | None = None, *, engine: Engine | None = None, worker: WorkerSlot | None = None
+    ) -> None:
         self.config = config or ServerConfig()
         self._engine = engine
+        self.worker = worker
+        self.metrics = ServerMetrics()
+        self.metrics.watch(self)
+        self.started_at = time.monotonic()
+        self.draining = False  # stop() has begun: /health answers 503
+        self._handlers: set[ConnectionHandler] = set()
+        self._refresher: asyncio.Task[None] | None = None
         self._server: Server | None = None
         threads = os.cpu_count() or 2
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="funasr-engine")
@@ -83,7 +99,13 @@ class LocalServer:
         if self._engine is None:
             config = self.config
             max_decoders = config.max_decoders if config.engine == "pocketsphinx" else None
-            self._engine = create_engine(config.engine, grammar=config.grammar, max_decoders=max_decoders)
+            self._engine = create_engine(
+                config.engine,
+                grammar=config.grammar,
+                max_decoders=max_decoders,
+                replay=config.replay,
+                model_dir=config.model_dir,
+            )
         return self._engine
 
     @property
@@ -113,13 +135,37 @@ class LocalServer:
         """Bytes received from all clients and not recognized yet (bounded by ``max_backlog_bytes_total``)."""
         return self._budget.used
 
-    async def start(self) -> None:
-        """Load the engine and start listening. Returns once the socket is bound."""
+    @property
+    def backlog_seconds(self) -> float:
+        """PCM and WAV audio received from all clients and not recognized yet, in seconds."""
+        return sum(handler.backlog_seconds for handler in self._handlers)
+
+    @property
+    def running_tasks(self) -> int:
+        return sum(handler.running for handler in self._handlers)
+
+    @property
+    def engine_name(self) -> str:
+        return self.config.engine
+
+    @property
+    def full(self) -> bool:
+        """At ``max_connections``: a new session would be refused (503)."""
+        return self._connections >= self.config.max_connections
+
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Load the engine and start listening. Returns once the socket is bound.
+
+        ``sock``: a listening socket to serve instead of binding ``config.host`` and
+        ``config.port`` (a worker of ``serve --workers N`` listens on a private Unix socket
+        and is handed its connections, see :meth:`adopt`).
+        """
         _ = self.engine
         self._server = await serve(
             self._handle,
-            self.config.host,
-            self.config.port,
+            None if sock else self.config.host,
+            None if sock else self.config.port,
+            sock=sock,
             process_request=self._check_request,
             create_connection=_serving(self.rest),
             compression=None,
@@ -133,16 +179,32 @@ class LocalServer:
             close_timeout=2.0,
             logger=_WIRE_LOGGER,
         )
-        for sock in self._server.sockets:  # accepted sockets inherit the listener's buffers
-            _limit_buffers(sock, self.config.socket_buffer_bytes)
+        for listener in self._server.sockets:  # accepted sockets inherit the listener's buffers
+            _limit_buffers(listener, self.config.socket_buffer_bytes)
+        if multiprocess_dir() is not None:  # other workers read this one's gauges from their files
+            self._refresher = asyncio.create_task(self._refresh_gauges(), name="funasr-metrics")
 
     async def stop(self) -> None:
         """Stop listening, close every connection (code 1001) and release the engine threads."""
+        self.draining = True
+        if self._refresher is not None:
+            self._refresher.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def adopt(self, conn: socket.socket) -> ServerConnection:
+        """Serve ``conn``, a connection accepted by another process (the supervisor of
+        ``serve --workers N``), as if this server had accepted it; returns its connection."""
+        assert self._server is not None, "start the server first"
+        # websockets builds each connection with the factory it gave asyncio's server, which
+        # has no public accessor; a connection built otherwise would not be this server's.
+        factory = self._server.server._protocol_factory  # type: ignore[attr-defined]
+        _, connection = await asyncio.get_running_loop().connect_accepted_socket(factory, conn)
+        assert isinstance(connection, ServerConnection)
+        return connection
 
     async def serve_forever(self) -> None:
         assert self._server is not None
@@ -164,16 +226,23 @@ class LocalServer:
         """
         try:
             path = request.path.split("?", 1)[0]
+            operator = ops_response(path, self, self.metrics)
+            if operator is not None:
+                return operator
             if path not in _INFERENCE_PATHS:
-                return _reject(connection, http.HTTPStatus.NOT_FOUND, "Not found!")
+                return self._reject(connection, http.HTTPStatus.NOT_FOUND, "Not found!")
             if not self._authorized(request.headers):
-                return _reject(connection, http.HTTPStatus.UNAUTHORIZED, "Invalid API-key provided.")
+                return self._reject(connection, http.HTTPStatus.UNAUTHORIZED, "Invalid API-key provided.")
             if self._connections >= self.config.max_connections:
-                return _reject(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.")
+                return self._reject(connection, http.HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections.")
         except Exception:
             logger.debug("unexpected error while checking a handshake request", exc_info=True)
-            return _reject(connection, http.HTTPStatus.BAD_REQUEST, "Bad request.")
+            return self._reject(connection, http.HTTPStatus.BAD_REQUEST, "Bad request.")
         return None
+
+    def _reject(self, connection: ServerConnection, status: http.HTTPStatus, message: str) -> Response:
+        self.metrics.refused.labels(status=str(status.value)).inc()
+        return connection.respond(status, message + "\n")
 
     def _authorized(self, headers: Headers) -> bool:
         """Exactly one ``Authorization: Bearer KEY`` header with an accepted key (see :meth:`_accepts`)."""
@@ -195,8 +264,14 @@ class LocalServer:
         # Header values are decoded as ISO-8859-1 (any byte is one character): encode them back alike.
         return hmac.compare_digest(token.encode("latin-1", errors="replace"), expected)
 
+    async def _refresh_gauges(self) -> None:
+        while True:
+            self.metrics.refresh()
+            await asyncio.sleep(1.0)
+
     async def _handle(self, ws: ServerConnection) -> None:
         self._connections += 1
+        self.metrics.sessions_accepted.inc()
         try:
             handler = ConnectionHandler(
                 ws,
@@ -206,8 +281,13 @@ class LocalServer:
                 self._budget,
                 quota=self._quota,
                 vocabularies=self.vocabularies,
+                metrics=self.metrics,
             )
-            await handler.run()
+            self._handlers.add(handler)
+            try:
+                await handler.run()
+            finally:
+                self._handlers.discard(handler)
         finally:
             self._connections -= 1
 
@@ -221,10 +301,6 @@ def _limit_buffers(sock: _Socket, size: int) -> None:
     with contextlib.suppress(OSError):  # best effort: a platform may refuse or clamp it
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-
-
-def _reject(connection: ServerConnection, status: http.HTTPStatus, message: str) -> Response:
-    return connection.respond(status, message + "\n")
 
 
 class _Socket(Protocol):

@@ -64,6 +64,12 @@ class ServerConfig:
     accept_key: Callable[[str], bool] | None = field(default=None, repr=False, compare=False)
     engine: str = "pocketsphinx"
     grammar: Path | None = None
+    #: The fixture the ``replay`` engine plays: a bundled name (``zh``, ``zh-en``) or a JSON
+    #: file (see ``server/replay``); None: ``zh``. Only with ``engine="replay"``.
+    replay: str | Path | None = None
+    #: The model folder of a sherpa-onnx engine (``sherpa-*``; ``funasr-realtime models``
+    #: lists where to get each). Required by those engines, refused by the others.
+    model_dir: Path | None = None
     client_timeout: float = 23.0
     idle_timeout: float = 60.0
     handshake_timeout: float = 10.0
@@ -110,5 +116,18 @@ class ServerConfig:
             raise ConfigurationError("decoder, backlog and socket buffer limits must be positive")
         if (self.task_rate is not None and not self.task_rate > 0) or (self.task_burst or 1) < 1:
             raise ConfigurationError("task_rate must be positive and task_burst at least 1 (or None)")
+        if self.replay is not None and self.engine != "replay":
+            raise ConfigurationError(f"a replay fixture needs --engine replay, not {self.engine!r}")
+        self._check_model_dir()
         if self.grammar is not None and not Path(self.grammar).is_file():
             raise ConfigurationError(f"grammar file not found: {self.grammar}")
+
+    def _check_model_dir(self) -> None:
+        """A sherpa engine needs a folder holding its model's files; other engines take none."""
+        if not self.engine.startswith("sherpa-"):
+            if self.model_dir is not None:
+                raise ConfigurationError(f"--model-dir is for the sherpa-* engines, not {self.engine!r}")
+            return
+        from .engines.catalog import check_model_dir
+
+        check_model_dir(self.engine, self.model_dir)

@@ -44,6 +44,7 @@ from .config import ServerConfig
 from .decoders import COMPRESSED_FORMATS
 from .engines import Engine
 from .flow import BacklogBudget, FairScheduler, Frame, Inbox, Tenant
+from .metrics import ConnectionMeter, ServerMetrics
 from .task import TaskRecognizer, TaskRejected, TaskResult
 from .vocabularies import VocabularyStore
 
@@ -119,8 +120,10 @@ class ConnectionHandler:
         *,
         quota: TaskQuota | None = None,
         vocabularies: VocabularyStore | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self._ws = ws
+        self._meter = ConnectionMeter(metrics)
         self._quota = quota
         self._vocabularies = vocabularies
         self._engine = engine
@@ -163,6 +166,8 @@ class ConnectionHandler:
                 await self._inbox.wait_room()
                 frame = await self._ws.recv()
                 self._last_frame_at = time.monotonic()
+                if isinstance(frame, bytes):
+                    self._meter.received(len(frame))
                 self._inbox.put(frame)
         except ConnectionClosed:
             pass
@@ -219,6 +224,16 @@ class ConnectionHandler:
     def _running(self) -> bool:
         return self._protocol.state is ServerState.RUNNING
 
+    @property
+    def running(self) -> bool:
+        """Whether a task is running on this connection (for the server's gauges)."""
+        return self._running
+
+    @property
+    def backlog_seconds(self) -> float:
+        """PCM or WAV audio received and not recognized yet, in seconds (0 for compressed audio)."""
+        return self._meter.backlog_seconds(self._inbox.queued_bytes)
+
     async def _on_silence(self) -> None:
         if self._running:
             timeout = self._config.client_timeout
@@ -269,6 +284,7 @@ class ConnectionHandler:
         self._inbox.limit = backlog_limit(self._config, params.format, params.sample_rate)
         self._job_bytes = job_bytes(params.format, params.sample_rate)
         self._interactive_bytes = _interactive_bytes(params.format, params.sample_rate)
+        self._meter.started(compressed=params.format in COMPRESSED_FORMATS, sample_rate=params.sample_rate)
         await self._send(self._protocol.start_task())
 
     def _check_vocabulary(self, vocabulary_id: object) -> tuple[HotWord, ...]:
@@ -289,14 +305,17 @@ class ConnectionHandler:
             if self._closed:
                 return  # the client is gone: spend the engine on the others
             results = await self._scheduler.run(self._tenant, self._interactive, session.feed, piece)
+            self._meter.progressed(session.audio_ms)
             await self._send_results(results)
 
     async def _on_finish_task(self) -> None:
         session = self._session
         assert session is not None
         results = await self._scheduler.run(self._tenant, self._interactive, session.finish)
+        self._meter.progressed(session.audio_ms)
         await self._send_results(results)
         await self._send(self._protocol.finish_task())
+        self._meter.finished()
         self._end_session()
         self._task_ended_at = time.monotonic()
 
@@ -316,6 +335,7 @@ class ConnectionHandler:
     async def _fail(self, code: str, message: str) -> None:
         """Send task-failed and close, as the service does."""
         logger.info("task %s failed: %s: %s", self._protocol.task_id or "-", code, message)
+        self._meter.failed(code, started=self._running)
         with contextlib.suppress(ConnectionClosed, _ClientStalled):
             await self._send(self._protocol.fail_task(code, message))
             await self._close(1000, "task failed")

@@ -1,6 +1,7 @@
 """Context on the local server: ``input.context`` validated as documented, reported in debug output.
 
-The local engines do not use context; the server checks it as the service documents it
+Only the ``sherpa-funasr-nano`` engine uses context (in its prompt: :mod:`.engines.sherpa_nano`);
+for every engine the server checks it as the service documents it
 (docs/PROTOCOL.md §2.3; documented, unverified against a live key) and says what it kept:
 
 * a shape the documentation does not describe (not a list; a role other than ``user`` or

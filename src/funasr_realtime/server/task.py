@@ -3,7 +3,8 @@
 :class:`TaskRecognizer` validates the run-task parameters, turns the binary frames into 16 kHz
 PCM (WAV header stripped, mp3/aac/amr/opus/speex decoded by :mod:`.decoders`, 8 kHz
 resampled), runs the transcriber and converts its hypotheses into the service's sentence
-objects, including heartbeats and usage.
+objects, including heartbeats and usage.  A :class:`~.engines.base.TranscribingEngine` (the
+``replay`` engine) brings its own transcriber, whose recorded results are sent unchanged.
 It is synchronous and CPU-bound; the connection handler runs it off the event loop.
 
 ``close()`` releases everything the task holds (VAD, open sentence, codec).  When the last open
@@ -20,13 +21,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import ConfigurationError, RecognitionParams, Sentence, Usage, Word, check_compatibility, find_model
+from ..protocol.context import ContextMessage, bound_context, context_from_wire
 from ..protocol.vocabulary import HotWord
 from .audio import Resampler, WavFormatError, WavStream
 from .context import ContextRejected, context_report
 from .decoders import COMPRESSED_FORMATS, CodecUnavailable, DecodeError, create_decoder, decoder_name
 from .engines import Engine, Hypothesis
 from .engines._heap import trim_heap
-from .engines.base import BiasedEngine, HotWordEngine
+from .engines.base import (
+    BiasedEngine,
+    ContextEngine,
+    ContextView,
+    HotWordEngine,
+    Recorded,
+    TaskTranscriber,
+    TranscribingEngine,
+)
 from .transcriber import Transcriber
 
 __all__ = ["TaskRecognizer", "TaskRejected", "TaskResult"]
@@ -93,7 +103,11 @@ class TaskRecognizer:
         self._odd = b""
         spec = find_model(params.model)
         silence = params.max_sentence_silence or (spec.default_silence_ms if spec else 1300)  # the model's default
-        self._transcriber = Transcriber(engine, max_sentence_silence_ms=silence)
+        self._transcriber: TaskTranscriber = (
+            engine.new_transcriber()
+            if isinstance(engine, TranscribingEngine)
+            else Transcriber(engine, max_sentence_silence_ms=silence)
+        )
         self._context: dict[str, int] | None = None  # the context report (see .context)
         self._heartbeat_ms = heartbeat_interval_ms if params.heartbeat else None
         self._last_output_ms = 0
@@ -118,7 +132,8 @@ class TaskRecognizer:
         """Validate a run-task (its ``input`` too); raises :class:`TaskRejected` with the service's error codes.
 
         ``hot_words``: the task's vocabulary; applied where the engine can (a
-        :class:`~.engines.base.HotWordEngine`), ignored by other engines.
+        :class:`~.engines.base.HotWordEngine`), ignored by other engines.  A
+        :class:`~.engines.base.ContextEngine` (Fun-ASR-Nano) also gets ``input.context``.
         """
         if find_model(model) is None:
             raise TaskRejected("ModelNotFound", f"Model not found: {model!r}")
@@ -140,7 +155,7 @@ class TaskRecognizer:
         if params.sample_rate not in SUPPORTED_RATES:
             raise TaskRejected("InvalidParameter", f"sample_rate {params.sample_rate} not supported (8000 or 16000)")
         context = _context_report(model, input or {})
-        bias = engine.with_hot_words(hot_words) if hot_words and isinstance(engine, HotWordEngine) else None
+        bias = _engine_view(engine, hot_words, input or {})
         try:
             task = cls(params, bias or engine, heartbeat_interval_ms=heartbeat_interval_ms, max_audio_s=max_audio_s)
         except BaseException:
@@ -156,6 +171,8 @@ class TaskRecognizer:
         report = _context_report(self.params.model, input)
         if report is not None:
             self._context = report
+            if isinstance(self._bias, ContextView):
+                self._bias.set_context(_context_messages(input))
 
     @property
     def audio_ms(self) -> int:
@@ -181,8 +198,8 @@ class TaskRecognizer:
     def finish(self) -> list[TaskResult]:
         """End of audio: the trailing results of the open sentence."""
         tail = self._drain_decoder() + self._resampler.flush()
-        hypotheses = self._transcriber.feed(tail) if tail else []
-        return [self._to_result(h) for h in hypotheses + self._transcriber.finish()]
+        hypotheses = [*(self._transcriber.feed(tail) if tail else ()), *self._transcriber.finish()]
+        return [self._to_result(h) for h in hypotheses]
 
     def close(self) -> None:
         """Release the task's resources; idempotent."""
@@ -226,7 +243,10 @@ class TaskRecognizer:
         except DecodeError as exc:
             raise TaskRejected("NO_VALID_AUDIO_ERROR", str(exc)) from exc
 
-    def _to_result(self, hypothesis: Hypothesis) -> TaskResult:
+    def _to_result(self, hypothesis: Hypothesis | Recorded) -> TaskResult:
+        if isinstance(hypothesis, Recorded):
+            final = hypothesis.sentence.is_final and not hypothesis.sentence.heartbeat
+            return TaskResult(hypothesis.sentence, hypothesis.usage, self._debug() if final else None)
         text = hypothesis.text
         if self._synthetic and hypothesis.final and not text.startswith("[synthetic]"):
             text = f"[synthetic] {text}"
@@ -244,8 +264,11 @@ class TaskRecognizer:
         )
         if not hypothesis.final:
             return TaskResult(sentence, None)
-        debug = None if self._context is None else {"context": self._context}
-        return TaskResult(sentence, Usage(duration=self.billed_seconds), debug)
+        return TaskResult(sentence, Usage(duration=self.billed_seconds), self._debug())
+
+    def _debug(self) -> dict[str, Any] | None:
+        """The debug output of a final: the context report, for a task with context."""
+        return None if self._context is None else {"context": self._context}
 
 
 def _context_report(model: str, input: dict[str, Any]) -> dict[str, int] | None:
@@ -253,6 +276,23 @@ def _context_report(model: str, input: dict[str, Any]) -> dict[str, int] | None:
         return context_report(model, input)
     except ContextRejected as exc:
         raise TaskRejected("InvalidParameter", str(exc)) from None
+
+
+def _engine_view(engine: Engine, hot_words: Sequence[HotWord], input: dict[str, Any]) -> BiasedEngine | None:
+    """The engine's view for the task's hot words and context; None: the task decodes on ``engine``.
+
+    A :class:`ContextEngine` always gets a view, so a continue-task can bring context later.
+    """
+    if isinstance(engine, ContextEngine):
+        return engine.with_context(hot_words, _context_messages(input) if "context" in input else ())
+    if hot_words and isinstance(engine, HotWordEngine):
+        return engine.with_hot_words(hot_words)
+    return None
+
+
+def _context_messages(input: dict[str, Any]) -> tuple[ContextMessage, ...]:
+    """``input.context`` as the service keeps it (already validated by :func:`_context_report`)."""
+    return bound_context(context_from_wire(input["context"]))[0]
 
 
 def _split_extra(parameters: dict[str, object]) -> dict[str, object]:

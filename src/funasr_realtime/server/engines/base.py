@@ -16,7 +16,13 @@ upward; their times are relative to the start of the task's audio.
 
 Hot words: an engine that can apply them is a :class:`HotWordEngine`; a task with a vocabulary
 decodes on the :class:`BiasedEngine` view ``with_hot_words`` returns, and closes it when the task
-ends.  Other engines (the synthetic one) ignore hot words.
+ends.  Other engines (the synthetic one) ignore hot words.  An engine that also takes the task's
+context (``input.context``) is a :class:`ContextEngine`: every task decodes on the
+:class:`ContextView` ``with_context`` returns, which a continue-task's new context updates.
+
+Whole-task engines: a :class:`TranscribingEngine` (the ``replay`` engine) makes each task's
+results itself, with no VAD: the task feeds its :class:`TaskTranscriber` instead of the
+server's VAD transcriber, and sends the :class:`Recorded` results it returns unchanged.
 """
 
 from __future__ import annotations
@@ -25,9 +31,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ...protocol.context import ContextMessage
+from ...protocol.messages import Sentence, Usage
 from ...protocol.vocabulary import HotWord
 
-__all__ = ["BiasedEngine", "Engine", "HotWordEngine", "Hypothesis", "Utterance", "WordTiming"]
+__all__ = [
+    "BiasedEngine",
+    "ContextEngine",
+    "ContextView",
+    "Engine",
+    "HotWordEngine",
+    "Hypothesis",
+    "Recorded",
+    "TaskTranscriber",
+    "TranscribingEngine",
+    "Utterance",
+    "WordTiming",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +104,52 @@ class HotWordEngine(Engine, Protocol):
     """An engine that can apply a vocabulary's hot words; engines without this ignore them."""
 
     def with_hot_words(self, words: Sequence[HotWord]) -> BiasedEngine: ...
+
+
+@runtime_checkable
+class ContextView(BiasedEngine, Protocol):
+    """A :class:`ContextEngine`'s view for one task; ``set_context`` applies from the next sentence."""
+
+    def set_context(self, context: Sequence[ContextMessage]) -> None: ...
+
+
+@runtime_checkable
+class ContextEngine(Engine, Protocol):
+    """An engine that uses a task's hot words and context (bounded as the service bounds it)."""
+
+    def with_context(self, words: Sequence[HotWord], context: Sequence[ContextMessage]) -> ContextView: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A result as the service sends it (sentence and usage), which the task sends unchanged.
+
+    Only the context report is added to a final of a task with context, as for any engine.
+    """
+
+    sentence: Sentence
+    usage: Usage | None
+
+
+class TaskTranscriber(Protocol):
+    """One task's audio in, its results out, with the call order of :class:`~..transcriber.Transcriber`:
+    ``feed`` any number of times, ``finish`` once at end of audio, ``close`` always.
+
+    ``audio_ms`` is the audio fed so far (16 kHz mono s16le PCM); results are task-relative.
+    """
+
+    @property
+    def audio_ms(self) -> int: ...
+
+    def feed(self, pcm16k: bytes) -> Sequence[Hypothesis | Recorded]: ...
+
+    def finish(self) -> Sequence[Hypothesis | Recorded]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TranscribingEngine(Engine, Protocol):
+    """An engine that makes whole tasks' results itself, with no VAD (the ``replay`` engine)."""
+
+    def new_transcriber(self) -> TaskTranscriber: ...

@@ -21,7 +21,6 @@ including the raw request lines websockets quotes when it cannot parse them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import http
 import os
@@ -29,20 +28,18 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Protocol
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidMessage
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from .._redact import redacted_logger, register_secret
+from ._wire import limit_buffers, serving
 from .config import INFERENCE_PATH, ServerConfig
 from .connection import ConnectionHandler, TaskQuota
 from .engines import Engine, create_engine
 from .flow import BacklogBudget, FairScheduler
-from .http import HttpExchange, Responder, bearer_token, is_websocket_start
+from .http import bearer_token
 from .metrics import ServerMetrics, multiprocess_dir
 from .ops import WorkerSlot, ops_response
 from .rest import API_PATH, RestApi, TokenStore
@@ -57,10 +54,6 @@ _WIRE_LOGGER = redacted_logger("funasr_realtime.server.wire")
 _INFERENCE_PATHS = frozenset({INFERENCE_PATH, INFERENCE_PATH + "/"})
 #: Frames websockets may queue per connection while the reader is paused by backpressure.
 _MAX_QUEUE = 4
-_BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 24\r\nConnection: close\r\n\r\nMalformed HTTP request.\n"
-)
 
 
 class LocalServer:
@@ -167,7 +160,7 @@ class LocalServer:
             None if sock else self.config.port,
             sock=sock,
             process_request=self._check_request,
-            create_connection=_serving(self.rest),
+            create_connection=serving(self.rest),
             compression=None,
             max_size=self.config.max_message_bytes,
             max_queue=_MAX_QUEUE,
@@ -180,7 +173,7 @@ class LocalServer:
             logger=_WIRE_LOGGER,
         )
         for listener in self._server.sockets:  # accepted sockets inherit the listener's buffers
-            _limit_buffers(listener, self.config.socket_buffer_bytes)
+            limit_buffers(listener, self.config.socket_buffer_bytes)
         if multiprocess_dir() is not None:  # other workers read this one's gauges from their files
             self._refresher = asyncio.create_task(self._refresh_gauges(), name="funasr-metrics")
 
@@ -290,59 +283,3 @@ class LocalServer:
                 self._handlers.discard(handler)
         finally:
             self._connections -= 1
-
-
-def _serving(rest: Responder) -> type[ServerConnection]:
-    """The connection class of one server: :class:`_Connection` answering HTTP with ``rest``."""
-    return type("Connection", (_Connection,), {"rest": rest})
-
-
-def _limit_buffers(sock: _Socket, size: int) -> None:
-    with contextlib.suppress(OSError):  # best effort: a platform may refuse or clamp it
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-
-
-class _Socket(Protocol):
-    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
-
-
-class _Connection(ServerConnection):
-    """A connection that serves HTTP requests too, and answers a malformed handshake.
-
-    A connection whose first bytes are not a ``GET`` is an HTTP request for :attr:`rest`
-    (:mod:`.http`): websockets never sees it. websockets answers a request it cannot parse
-    by closing the socket: answer 400 first. The sans-I/O protocol queues the end of stream
-    right after the parse error, and :meth:`send_data` is where the connection writes what
-    the protocol queued, so the response goes out just before the end of stream.
-    """
-
-    _answered_malformed = False
-    #: Answers what is not a WebSocket handshake (see :mod:`.http`); set per server.
-    rest: Responder | None = None
-    _http: HttpExchange | None = None
-    _sniffed = False
-
-    def data_received(self, data: bytes) -> None:
-        # The first bytes decide: a GET is the WebSocket handshake, anything else HTTP.
-        if not self._sniffed:
-            self._sniffed = True
-            if self.rest is not None and not is_websocket_start(data):
-                assert isinstance(self.transport, asyncio.Transport)
-                self._http = HttpExchange(self.transport, self.rest)
-        if self._http is not None:
-            self._http.feed(data)
-        else:
-            super().data_received(data)
-
-    def send_data(self) -> None:
-        exc = self.protocol.handshake_exc
-        if (
-            not self._answered_malformed
-            and self.protocol.state is State.CONNECTING
-            and isinstance(exc, InvalidMessage)
-            and not isinstance(exc.__cause__, EOFError)  # the client went away mid-request
-        ):
-            self._answered_malformed = True
-            self.transport.write(_BAD_REQUEST)
-        super().send_data()

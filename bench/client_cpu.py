@@ -11,6 +11,10 @@ frame building) measures the benchmark's own pacing loop; *net* = measured - tha
 the cost of the client library itself. Both are published; the target is judged on net,
 and the raw ratio is printed beside it.
 
+*ours-picows* is the same client on its fast transport (``transport="picows"``, the
+``[fast]`` extra), *picows* the same load on bare picows connections: the floor of that
+transport, as bare websockets is of the default one.
+
 The server is the stub (:mod:`bench.stub_server`) answering a partial every 300 ms of audio,
 the cadence of the synthetic engine (one word per 300 ms): the synthetic engine's own
 server saturates its core near 50 real-time streams (Silero VAD per frame, measured in the
@@ -29,6 +33,16 @@ from .common import Context, Row, ServerProcess, cpu_meter, fmt, fmt_ratio, rati
 NAME = "client_cpu"
 TITLE = "1. Client CPU per real-time stream"
 TARGET = 15.0
+#: Rows on a bare library (no client, no pacing floor of their own): the transports' floors.
+BARE = ("websockets", "picows")
+
+
+def _has_picows() -> bool:
+    try:
+        import picows  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _levels(ctx: Context) -> tuple[tuple[int, ...], float, int]:
@@ -44,8 +58,11 @@ def _measure(
     client, function, noop = step
     ctx.log(f"client CPU: {client}{' floor' if noop else ''}, {streams} streams x {seconds:g} s")
     args: dict[str, Any] = {"url": server.url, "streams": streams, "seconds": seconds}
-    if client != "websockets":
+    if client not in BARE:
         args["noop"] = noop
+    if function == "ours" and not noop:
+        # Named explicitly: $FUNASR_REALTIME_TRANSPORT in the environment must not swap them.
+        args["transport"] = "picows" if client == "ours-picows" else "websockets"
     with cpu_meter(server) as load:
         worker = run_worker("drivers", function, args, timeout=3 * seconds + 90, cpus=[0])
     return {
@@ -62,6 +79,8 @@ def _measure(
 def run(ctx: Context) -> dict[str, Any]:
     levels, seconds, repeats = _levels(ctx)
     plan = [("ours", "ours", False), ("ours", "ours", True), ("websockets", "websockets_floor", False)]
+    if _has_picows():  # the [fast] extra; `make install` installs it
+        plan += [("ours-picows", "ours", False), ("picows", "picows_floor", False)]
     plan += [("sdk", "sdk", False), ("sdk", "sdk", True)]
     with ServerProcess.stub("--partial-every", "3", cpus=[1]) as server:
         # Repetitions are interleaved (every client once, then again), so a disturbance of
@@ -104,10 +123,19 @@ def figures(result: dict[str, Any]) -> list[dict[str, Any]]:
             floor = per_stream_second(_find(result, client, n, True))
             row[client] = {"raw": measured, "floor": floor, "net": max(measured - floor, 1e-9)}
             row[f"{client}_run"] = _find(result, client, n, False)
-        bare = per_stream_second(_find(result, "websockets", n, False))
-        row["websockets"] = {"raw": bare, "floor": row["ours"]["floor"], "net": max(bare - row["ours"]["floor"], 1e-9)}
+        # The floor of every asyncio row is our pacing loop's (the same tasks and sleeps).
+        for name in ("websockets", "ours-picows", "picows"):
+            measured = per_stream_second(_find(result, name, n, False))
+            row[name] = {
+                "raw": measured,
+                "floor": row["ours"]["floor"],
+                "net": max(measured - row["ours"]["floor"], 1e-9),
+            }
+        row["ours-picows_run"] = _find(result, "ours-picows", n, False)
         row["ratio_net"] = ratio(row["ours"]["net"], row["sdk"]["net"])
         row["ratio_bare"] = ratio(row["websockets"]["net"], row["sdk"]["net"])
+        row["ratio_net_picows"] = ratio(row["ours-picows"]["net"], row["sdk"]["net"])
+        row["ratio_bare_picows"] = ratio(row["picows"]["net"], row["sdk"]["net"])
         row["ratio_raw"] = ratio(row["ours"]["raw"], row["sdk"]["raw"])
         out.append(row)
     return out
@@ -128,6 +156,9 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
                 f"{fmt(f['sdk']['raw'], 2)} / {fmt(f['sdk']['floor'], 2)} / **{fmt(f['sdk']['net'], 2)}**",
                 f"**{fmt_ratio(f['ratio_net'])}** ({fmt_ratio(f['ratio_raw'])})",
                 fmt_ratio(f["ratio_bare"]),
+                f"{fmt(f['ours-picows']['raw'], 2)} / **{fmt(f['ours-picows']['net'], 2)}**",
+                f"**{fmt_ratio(f['ratio_net_picows'])}**",
+                f"{fmt(f['picows']['net'], 2)} ({fmt_ratio(f['ratio_bare_picows'])})",
                 "met" if met else "**missed**",
                 f"{fmt(ours_run.get('send_lag', {}).get('p99'), 1)} / {fmt(sdk_run.get('send_lag', {}).get('p99'), 1)}",
                 f"{ours_run.get('partials', 0) + ours_run.get('finals', 0)} / "
@@ -149,6 +180,20 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
                 met,
             )
         )
+        if f["ours-picows_run"]:
+            summary.append(
+                Row(
+                    "1",
+                    f"client CPU per stream-second on the picows transport, {f['streams']} stream(s), net "
+                    f"(bare picows: {fmt(f['picows']['net'], 2)} ms, "
+                    f"{fmt_ratio(f['ratio_bare_picows'])} under the SDK)",
+                    f"{fmt(f['ours-picows']['net'], 2)} ms",
+                    f"SDK {fmt(f['sdk']['net'], 2)} ms",
+                    fmt_ratio(f["ratio_net_picows"]),
+                    f"≥ {TARGET:g}x",
+                    f["ratio_net_picows"] >= TARGET,
+                )
+            )
     xs = [f["streams"] for f in rows]
     plot = plots.lines(
         plot_dir / "client_cpu.png",
@@ -158,6 +203,8 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         {
             "funasr-realtime (net)": (xs, [f["ours"]["net"] for f in rows]),
             "bare websockets, no client (net)": (xs, [f["websockets"]["net"] for f in rows]),
+            "funasr-realtime on picows (net)": (xs, [f["ours-picows"]["net"] for f in rows]),
+            "bare picows, no client (net)": (xs, [f["picows"]["net"] for f in rows]),
             "dashscope SDK 2.0.2 (net)": (xs, [f["sdk"]["net"] for f in rows]),
             "funasr-realtime (measured)": (xs, [f["ours"]["raw"] for f in rows]),
             "dashscope SDK 2.0.2 (measured)": (xs, [f["sdk"]["raw"] for f in rows]),
@@ -184,7 +231,8 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
         "*Bare websockets* is the same load on plain `websockets` connections (run-task, then `ws.send` per frame, "
         "a reader draining results): no client logic at all, the lower bound of any client built on `websockets` "
         "— and its ratio to the SDK is the most any such client could show. Our client runs with its defaults (a "
-        "standby connection per stream: two sockets); the SDK opens one socket per `start()`.",
+        "standby connection per stream: two sockets); the SDK opens one socket per `start()`. *Ours on picows* is "
+        'the same client with `transport="picows"` (the `[fast]` extra), *bare picows* the bare load on picows.',
         "",
         table(
             [
@@ -194,6 +242,9 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
                 "SDK measured / floor / net",
                 "SDK ÷ ours net (measured)",
                 "SDK ÷ bare websockets",
+                "ours on picows measured / net",
+                "SDK ÷ ours-picows net",
+                "bare picows net (SDK ÷)",
                 "target ≥ 15x",
                 "send-call lag p99 ms ours / SDK",
                 "results ours / SDK",

@@ -92,8 +92,11 @@ async def ours(  # noqa: PLR0915  (one linear scenario: connect, stream, finish)
     noop: bool = False,
     ramp_s: float = FRAME_S,
     gc_freeze: bool = False,
+    transport: str | None = None,
 ) -> dict[str, Any]:
     """Run ``streams`` real-time streams of ``seconds`` each through one :class:`Client`.
+
+    ``transport``: the client's transport by name (``"picows"``); None is the default.
 
     ``noop``: the same tasks and pacing with a send that does nothing and no client: the
     cost of the benchmark's own pacing loop (the floor subtracted to get the client's cost).
@@ -107,7 +110,7 @@ async def ours(  # noqa: PLR0915  (one linear scenario: connect, stream, finish)
     speech_frames()
     rss_start = rss_bytes()
     session_cpu = cpu_seconds()
-    client = fr.Client(url=url, resilience=fr.Resilience(standby=standby))
+    client = fr.Client(url=url, resilience=fr.Resilience(standby=standby), transport=transport)
     all_streams = [client.stream() for _ in range(streams)]
     counts = {"partials": 0, "finals": 0, "reconnects": 0, "errors": 0, "connect_errors": 0}
     errors: list[str] = []
@@ -345,6 +348,78 @@ async def websockets_floor(url: str, streams: int, seconds: float, *, settle_s: 
     return {**result, **counts, "involuntary_switches": involuntary_switches()}
 
 
+async def picows_floor(url: str, streams: int, seconds: float, *, settle_s: float = 0.5) -> dict[str, Any]:
+    """:func:`websockets_floor` on bare ``picows`` connections: the floor of the fast transport.
+
+    A listener per connection counts results; frames are written with ``WSTransport.send``
+    (picows writes synchronously: nothing to await).
+    """
+    import picows
+
+    from funasr_realtime.protocol import ClientProtocol, RecognitionParams
+
+    loop = asyncio.get_running_loop()
+    speech_frames()
+    counts = {"partials": 0, "finals": 0, "errors": 0, "connect_errors": 0}
+
+    class Reader(picows.WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.started: asyncio.Future[str] = loop.create_future()
+            self.gone: asyncio.Future[None] = loop.create_future()
+
+        def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+            if frame.msg_type is picows.WSMsgType.TEXT:
+                text = frame.get_payload_as_utf8_text()
+                if not self.started.done():
+                    self.started.set_result(text)
+                else:
+                    counts["partials"] += 1
+            elif frame.msg_type is picows.WSMsgType.CLOSE:
+                transport.disconnect()
+
+        def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+            if not self.gone.done():
+                self.gone.set_result(None)
+
+    connections = []
+    for _ in range(streams):
+        ws, reader = await picows.ws_connect(Reader, url, use_aiofastnet=False)
+        protocol = ClientProtocol()
+        ws.send(picows.WSMsgType.TEXT, protocol.run_task(RecognitionParams()))
+        protocol.receive_text(await reader.started)  # task-started
+        protocol.send_audio(b"")
+        connections.append((ws, reader, protocol))
+
+    frames = round(seconds / FRAME_S)
+    lags: list[float] = []
+    start = loop.time() + settle_s
+    start_ns = time.monotonic_ns() + int(settle_s * 1e9)
+
+    async def send(ws: Any, phase: float) -> None:
+        for n in range(frames):
+            due = start + phase + n * FRAME_S
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            ws.send(picows.WSMsgType.BINARY, frame_at(n, start_ns + int((phase + n * FRAME_S) * 1e9)))
+            lags.append((loop.time() - due) * 1000)
+
+    await asyncio.sleep(max(0.0, start - loop.time() - 0.05))
+    cpu = cpu_seconds()
+    wall = time.monotonic()
+    await asyncio.gather(*(send(ws, i * FRAME_S / streams) for i, (ws, _, _) in enumerate(connections)))
+    result = _noop_result("picows", streams, frames, cpu=cpu, wall=wall, lags=lags)
+    for ws, _, protocol in connections:
+        ws.send(picows.WSMsgType.TEXT, protocol.finish_task())
+        ws.send_close(picows.WSCloseCode.OK)
+    for ws, reader, _ in connections:
+        try:
+            await asyncio.wait_for(reader.gone, 5)
+        except TimeoutError:
+            ws.disconnect(False)
+    return {**result, **counts, "involuntary_switches": involuntary_switches()}
+
+
 # --------------------------------------------------------------------------- the official SDK
 
 
@@ -357,15 +432,21 @@ def sdk(  # noqa: PLR0915  (one linear scenario: start, stream, stop)
     stop_timeout: float = 30.0,
     noop: bool = False,
     ramp_s: float = FRAME_S,
+    compat: bool = False,
 ) -> dict[str, Any]:
     """Run ``streams`` real-time streams through ``dashscope.audio.asr.Recognition`` (one each).
 
     ``noop``: the same sender threads and pacing with no SDK (the harness floor).
+    ``compat``: the same program on ``funasr_realtime.compat`` (only the imports change).
     """
     if noop:
         return _noop_threads(streams, seconds, settle_s)
-    import dashscope
-    from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
+    if compat:
+        import funasr_realtime.compat as dashscope
+        from funasr_realtime.compat import Recognition, RecognitionCallback, RecognitionResult
+    else:
+        import dashscope
+        from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
 
     dashscope.base_websocket_api_url = url
     dashscope.api_key = "x"
@@ -440,6 +521,7 @@ def sdk(  # noqa: PLR0915  (one linear scenario: start, stream, stop)
     for thread in senders:
         thread.start()
     time.sleep(max(0.0, start - time.monotonic() - 0.05))
+    mark_streaming()
     cpu = cpu_seconds()
     wall = time.monotonic()
     while sent[0] < len(senders) and time.monotonic() - wall < seconds + settle_s + 60:
@@ -456,7 +538,7 @@ def sdk(  # noqa: PLR0915  (one linear scenario: start, stream, stop)
             counts["stop_timeouts"] += 1
     flat = [lag for per_stream in lags for lag in per_stream]
     return {
-        "client": "sdk",
+        "client": "compat" if compat else "sdk",
         "streams": streams,
         "audio_s": frames * FRAME_S,
         "cpu_s": stream_cpu,

@@ -15,12 +15,38 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import adapters, client_cpu, concurrency, endpointing, hotpath, latency, long_file, memory, prewarm, server
+from . import (
+    adapters,
+    client_cpu,
+    compat_cpu,
+    concurrency,
+    endpointing,
+    hotpath,
+    latency,
+    long_file,
+    memory,
+    network,
+    prewarm,
+    server,
+)
 from .common import Context, Row, fmt, machine, table
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (client_cpu, concurrency, memory, latency, endpointing, prewarm, adapters, server, long_file, hotpath)
+    for module in (
+        client_cpu,
+        compat_cpu,
+        concurrency,
+        memory,
+        latency,
+        endpointing,
+        prewarm,
+        adapters,
+        server,
+        long_file,
+        network,
+        hotpath,
+    )
 }
 
 REPRODUCE = "make bench"

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(600)
 
 PLOTS = (
     "client_cpu.png",
+    "compat_cpu.png",
     "concurrency.png",
     "memory.png",
     "latency_receive.png",
@@ -28,6 +29,7 @@ PLOTS = (
     "prewarm.png",
     "adapters.png",
     "server_capacity.png",
+    "network.png",
 )
 
 
@@ -52,6 +54,7 @@ def test_every_benchmark_measured_something(quick_run: Path) -> None:
     results = json.loads((quick_run / "bench" / "results.json").read_text())
     assert set(results) == {
         "client_cpu",
+        "compat_cpu",
         "concurrency",
         "memory",
         "latency",
@@ -59,12 +62,14 @@ def test_every_benchmark_measured_something(quick_run: Path) -> None:
         "prewarm",
         "adapters",
         "long-file",
+        "network",
         "server",
         "hotpath",
     }
     assert not [name for name, entry in results.items() if entry["error"]]
     data = {name: entry["data"] for name, entry in results.items()}
     assert all(run["ok"] and run["cpu_s"] > 0 for run in data["client_cpu"]["runs"])
+    assert all(run["ok"] and run["cpu_s"] > 0 for run in data["compat_cpu"]["runs"])
     assert data["concurrency"]["ours"][0]["frames_sent"] > 0
     assert data["memory"]["ours"]["points"] and data["memory"]["sdk"]["points"]
     assert data["latency"]["ours"]["handed_in_to_socket_ms"] and data["latency"]["sdk"]["server_to_app_ms"]
@@ -76,6 +81,14 @@ def test_every_benchmark_measured_something(quick_run: Path) -> None:
     long_file = data["long-file"]
     assert long_file["ours"]["words"] > 0 and long_file["ours"]["dropped_ms"] == 0
     assert long_file["engine"]["words"] > 0 and long_file["sdk"]["status"] == 200
+    assert all(long_file[side]["peak_rss_mb"] > 0 for side in ("engine", "ours", "sdk"))
+    assert long_file["ours"]["server"]["peak_rss_mb"] > 0
+    network = data["network"]
+    for rtt in network["rtts_ms"]:
+        point = network[str(rtt)]
+        assert all(s["ms"] for s in point["endpointing"]["rotation"] + point["endpointing"]["server"])
+        assert point["first"]["warm"] and point["first"]["cold"] and point["sdk_first"]["cold"]
+        assert point["rotation"]["waits"] and {p["mode"] for p in point["rotation"]["passes"]} == {"rotation", "long"}
 
 
 def test_the_report_and_its_plots_are_written(quick_run: Path) -> None:

@@ -176,6 +176,29 @@ async def test_no_stall_when_heartbeats_were_not_asked_for() -> None:
 # ------------------------------------------------------------------ on the wire
 
 
+class Closed:
+    """A transport already closed: the watchdog has nothing to watch."""
+
+    is_open = False
+
+
+async def test_the_watchdog_timer_stops_by_itself_once_the_transport_is_closed() -> None:
+    deaths: list[fr.FunAsrError] = []
+    timeouts = fr.Timeouts(ping_interval=0.05, ping_timeout=0.05)
+    liveness = Liveness(Closed(), timeouts, time.monotonic, deaths.append)  # type: ignore[arg-type]
+    liveness.start()
+    assert liveness._timer is not None
+    await asyncio.sleep(scaled(0.2))  # the first tick (after 20 ms) finds the transport closed
+    assert liveness._timer is None and deaths == []
+    liveness.start()
+    liveness.stop()
+    liveness.stop()  # idempotent
+    assert liveness._timer is None
+    off = Liveness(Closed(), fr.Timeouts(ping_interval=None), time.monotonic, deaths.append)
+    off.start()
+    assert off._timer is None  # liveness off: no timer at all
+
+
 async def test_pings_to_the_real_server_are_answered_and_recognized(grammar_server: ServerThread) -> None:
     """If our pong detection broke (websockets renamed its ping table), this would die."""
     config = fr.Client(url=grammar_server.url, timeouts=fr.Timeouts(ping_interval=0.1, ping_timeout=0.1)).config

@@ -39,7 +39,7 @@ _SMALL_BACKLOG_BYTES = 64 * 1024
 
 
 class Liveness:
-    """The watchdog of one connection. ``run()`` in a task; it calls ``on_dead`` once."""
+    """The watchdog of one connection: :meth:`start` it; it calls ``on_dead`` once."""
 
     def __init__(
         self, transport: Transport, timeouts: Timeouts, clock: Clock, on_dead: Callable[[FunAsrError], None]
@@ -53,6 +53,8 @@ class Liveness:
         self._unanswered_since: float | None = None  # first audio sent since the last message
         self.watch_results = False  # the current task asked for heartbeats
         self._ping: _Ping | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tick_s = 0.0
 
     # ------------------------------------------------------------------ evidence
 
@@ -72,17 +74,39 @@ class Liveness:
 
     # ------------------------------------------------------------------ the watchdog
 
-    async def run(self) -> None:
+    def start(self) -> None:
+        """Check every fifth of the shorter of ``ping_interval`` / ``ping_timeout`` (none: off).
+
+        A timer on the running loop, not a task: a connection's watchdog then costs one
+        timer handle instead of a task and its coroutine frame (about 1 kB per connection).
+        It stops by itself once the transport is closed or ``on_dead`` was called.
+        """
         interval, timeout = self._timeouts.ping_interval, self._timeouts.ping_timeout
         if interval is None or timeout is None:
             return
-        tick = max(0.02, min(interval, timeout) / 5)
-        while self._transport.is_open:
-            await asyncio.sleep(tick)
-            error = self._check(interval, timeout)
-            if error is not None:
-                self._on_dead(error)
-                return
+        self._tick_s = max(0.02, min(interval, timeout) / 5)
+        self._schedule()
+
+    def stop(self) -> None:
+        """Stop the checks (idempotent)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _schedule(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self._tick_s, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self._transport.is_open:
+            return
+        interval, timeout = self._timeouts.ping_interval, self._timeouts.ping_timeout
+        assert interval is not None and timeout is not None  # start() checked
+        error = self._check(interval, timeout)
+        if error is not None:
+            self._on_dead(error)
+            return
+        self._schedule()
 
     def _check(self, interval: float, timeout: float) -> FunAsrError | None:
         now = self._clock()

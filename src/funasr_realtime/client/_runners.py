@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from ..protocol import CloseReason, FunAsrError, RecognitionParams, Segment, StreamCore, wire_params
 from ._segment import SegmentRunner
+from ._sync import Flag, Mailbox
 from ._timing import IdleTimer
 from .connection import Clock, TaskMetrics
 from .events import StreamEvent, TaskCompleted
@@ -40,11 +41,11 @@ class Runners:
     ) -> None:
         self._core, self._pool, self._idle, self._clock, self._stop = core, pool, idle, clock, stop
         self._params, self._failed = params, failed
-        self.progress = asyncio.Event()  # results arrived, audio was sent, or a segment changed
+        self.progress = Flag()  # results arrived, audio was sent, or a segment changed
         self.completed: list[TaskMetrics] = []
         self._live: dict[int, SegmentRunner] = {}  # by segment index
         self._tasks: set[asyncio.Task[None]] = set()  # every runner still running
-        self._order: asyncio.Queue[SegmentRunner | None] = asyncio.Queue()
+        self._order: Mailbox[SegmentRunner | None] = Mailbox()
         self._billed_failed = 0  # billed seconds of failed attempts of ended segments
 
     @property

@@ -26,6 +26,7 @@ from ..protocol import (
     TransportTimeout,
     context_input,
 )
+from ._sync import Flag, Mailbox
 from .connection import Clock, Task, TaskMetrics
 from .events import Reconnected, SentenceEvent, StreamEvent
 from .pool import ConnectionPool
@@ -50,21 +51,21 @@ class SegmentRunner:
         *,
         clock: Clock,
         stop: float,
-        progress: asyncio.Event,
+        progress: Flag,
         ended: Callable[[SegmentRunner, TaskMetrics | FunAsrError], None],
     ) -> None:
         self.segment = segment
         # Fixed for the segment, retries included (update_params is for later ones), except
         # the context: update_context changes it here too, so a replay carries the latest.
         self.params = params
-        self.events: asyncio.Queue[Item] = asyncio.Queue()
+        self.events: Mailbox[Item] = Mailbox()
         self.failed_billed = 0  # billed seconds of this segment's failed attempts (their audio was replayed)
         self._core, self._pool, self._clock, self._stop = core, pool, clock, stop
         self._progress = progress  # set whenever audio was sent, results arrived or the segment changed
         self._ended = ended
         self._task: Task | None = None
         self._deadline: asyncio.Timeout | None = None
-        self._wakeup = asyncio.Event()
+        self._wakeup = Flag()
         self._attempt_billed = 0  # billed seconds of the attempt that just failed
 
     def write(self, audio: bytes) -> None:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from ..protocol import StreamCore
+from ._sync import Flag
 from .connection import Clock
 
 __all__ = ["IdleTimer", "pace"]
@@ -20,7 +21,7 @@ __all__ = ["IdleTimer", "pace"]
 logger = logging.getLogger("funasr_realtime.client.stream")
 
 
-async def pace(core: StreamCore, size: int, progress: asyncio.Event, clock: Clock, running: Callable[[], bool]) -> None:
+async def pace(core: StreamCore, size: int, progress: Flag, clock: Clock, running: Callable[[], bool]) -> None:
     """Wait until ``size`` bytes fit the core's budget, but never longer than real-time pace.
 
     ``progress`` is set whenever results arrive or audio is sent; ``running()`` turns False

@@ -69,7 +69,11 @@ class WebSocketTransport:
     @classmethod
     async def open(cls, config: ClientConfig) -> WebSocketTransport:
         """Open the WebSocket to ``config.url`` (bounded by ``timeouts.connect``)."""
-        return cls(await _connect(config))
+        ws = await _connect(config)
+        # The handshake request is never read again: drop it (its headers, the API key
+        # among them, would stay for the connection's life: 1 to 2 kB per connection).
+        ws.request = None
+        return cls(ws)
 
     @property
     def is_open(self) -> bool:

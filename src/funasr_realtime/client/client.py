@@ -27,6 +27,7 @@ class Client:
         client = Client(region="cn")                        # Beijing
         client = Client(url="ws://127.0.0.1:8765/api-ws/v1/inference")   # local server
         client = Client(transport=MockTransport(handler))   # in memory, for tests
+        client = Client(transport="picows")                 # the fast transport ([fast] extra)
 
         async with client.stream(language_hints=["en"]) as stream:
             ...
@@ -49,7 +50,7 @@ class Client:
         allow_insecure: bool = False,
         resilience: Resilience | None = None,
         clock: Clock = time.monotonic,
-        transport: TransportFactory | None = None,
+        transport: TransportFactory | str | None = None,
     ) -> None:
         self.config = ClientConfig.resolve(
             api_key=api_key,

@@ -4,7 +4,8 @@
 official SDK's names (2.0.2): ``DASHSCOPE_API_KEY``, the key file
 (``DASHSCOPE_API_KEY_FILE_PATH``, else ``~/.dashscope/api_key``),
 ``DASHSCOPE_WEBSOCKET_BASE_URL``, ``DASHSCOPE_HTTP_BASE_URL``, ``DASHSCOPE_WORKSPACE`` /
-``DASHSCOPE_WORKSPACE_ID`` and ``DASHSCOPE_REGION`` / ``DASHSCOPE_API_REGION``.
+``DASHSCOPE_WORKSPACE_ID`` and ``DASHSCOPE_REGION`` / ``DASHSCOPE_API_REGION``; and ours,
+``FUNASR_REALTIME_TRANSPORT`` (the transport by name, ``client/_choose.py``).
 The API key is held as a :class:`pydantic.SecretStr`, so it never shows in a repr; a key
 that expires is given as a :data:`KeyProvider`, asked on every connect.
 """
@@ -37,6 +38,8 @@ from ..protocol import (
     region_of_url,
     workspace_url,
 )
+from ._choose import ENV_TRANSPORT, choose_transport
+from .transport import dials_url
 
 if TYPE_CHECKING:
     from .transport import TransportFactory
@@ -194,6 +197,8 @@ class ClientConfig:
         # From now on this key is scrubbed from every log record and error text, including
         # where a server echoes it back (a handshake body, a close reason, a task-failed).
         register_secret(self.api_key)
+        if isinstance(self.transport, str):  # a name given to the constructor, not to resolve()
+            object.__setattr__(self, "transport", choose_transport(self.transport))
         if self.http_url is None:
             object.__setattr__(self, "http_url", http_base_url(self.url))
 
@@ -209,7 +214,7 @@ class ClientConfig:
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         allow_insecure: bool = False,
-        transport: TransportFactory | None = None,
+        transport: TransportFactory | str | None = None,
         http_url: str | None = None,
         api_key_file: str | None = None,
         default_region: Region = Region.INTL,
@@ -237,9 +242,16 @@ class ClientConfig:
         Plain ``ws://`` is accepted for loopback hosts, or anywhere with ``allow_insecure=True``
         (logged as a warning): audio and the key would cross the network unencrypted.
 
-        A custom ``transport`` decides what it needs, so no key is required with one (the
+        ``transport``: a :class:`~.transport.TransportFactory`, or a transport by name,
+        ``"websockets"`` (the default), ``"picows"`` (``pip install "funasr-realtime[fast]"``)
+        or ``"auto"`` (picows when installed); else ``$FUNASR_REALTIME_TRANSPORT``, a name.
+        A custom factory decides what it needs, so no key is required with one (the
         in-memory :class:`~funasr_realtime.testing.MockTransport` needs none).
         """
+        if transport is None:
+            transport = choose_transport(os.environ.get(ENV_TRANSPORT), f"${ENV_TRANSPORT}")
+        else:
+            transport = choose_transport(transport)
         if not workspace:
             found = _first_env(ENV_WORKSPACES)
             workspace = found[1] if found is not None else None
@@ -256,7 +268,7 @@ class ClientConfig:
             )
         provider = api_key if callable(api_key) else None
         secret = None if provider is not None else _static_key(api_key, api_key_file)  # type: ignore[arg-type]
-        if secret is None and provider is None and actual_region is not None and transport is None and require_key:
+        if secret is None and provider is None and actual_region is not None and dials_url(transport) and require_key:
             raise ConfigurationError(f"no API key: pass api_key= or set ${ENV_API_KEY}")
         return cls(
             url=resolved_url,

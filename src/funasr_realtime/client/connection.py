@@ -40,6 +40,7 @@ from ..protocol import (
     TransportTimeout,
 )
 from ._liveness import Liveness
+from ._sync import Flag
 from ._transport import WebSocketTransport
 from .config import ClientConfig
 from .transport import Transport, TransportFactory
@@ -96,8 +97,8 @@ class Task:
         #: Called by the reader after every message of this task, heartbeats included
         #: (progress for pacing and for the wait after finish-task).
         self.on_activity: Callable[[], None] | None = None
-        self._started = asyncio.Event()
-        self._done = asyncio.Event()
+        self._started = Flag()
+        self._done = Flag()
         self._error: FunAsrError | None = None
         self._t_run = clock()
         self._t_first_audio: float | None = None
@@ -243,7 +244,7 @@ class Connection:
         self._closed_error: FunAsrError | None = None
         self.liveness = Liveness(transport, config.timeouts, clock, self._declare_dead)
         self._reader = asyncio.create_task(self._read_loop(), name="funasr-realtime-reader")
-        self._watchdog = asyncio.create_task(self.liveness.run(), name="funasr-realtime-liveness")
+        self.liveness.start()
 
     @classmethod
     async def open(cls, config: ClientConfig, *, clock: Clock = time.monotonic) -> Connection:
@@ -333,17 +334,16 @@ class Connection:
                 raise TransportTimeout("send", timeout) from exc
 
     async def aclose(self) -> None:
-        """Close the connection and return once the reader and the watchdog have ended.
+        """Close the connection and return once the reader has ended (the watchdog stops first).
 
         A task still running fails with ConnectionClosed.
         """
-        self._watchdog.cancel()
+        self.liveness.stop()
         with contextlib.suppress(Exception):  # a transport's close never raises; a custom one might
             await self._transport.close()
         self._transport.abort()  # the closing handshake is over or timed out: no lingering socket
-        for job in (self._reader, self._watchdog):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._reader
 
     async def _read_loop(self) -> None:
         try:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from ..protocol import region_of_url
 from ..protocol.quota import TokenBucket
 from .config import ClientConfig, Resilience
+from .transport import dials_url
 
 __all__ = ["DEFAULT_TASK_RATE", "TaskLimiter", "task_limiter"]
 
@@ -54,7 +55,7 @@ def task_limiter(config: ClientConfig, resilience: Resilience) -> TaskLimiter | 
     """The limiter for streams of ``config`` with ``resilience``'s quota; None: no limit (see the module doc)."""
     rate = resilience.task_rate
     if rate is None:
-        on_cloud = config.transport is None and region_of_url(config.url) is not None
+        on_cloud = dials_url(config.transport) and region_of_url(config.url) is not None
         rate = DEFAULT_TASK_RATE if on_cloud else 0.0
     if rate <= 0:
         return None

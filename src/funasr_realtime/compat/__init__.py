@@ -27,9 +27,11 @@ SDK's (Beijing). Signatures and semantics follow the SDK
 * **Bounded waits:** connect, task start, each send and ``stop()`` (``timeout=``, default
   10 s) are bounded; a stuck server becomes a 504 ``Timeout`` error, not a hang.
 * **A new task id per task** (``get_last_request_id()``); the SDK reuses one per object.
-* **Backpressure:** ``send_audio_frame`` and ``call()`` wait for the socket to take each
-  frame instead of filling an unbounded queue; ``call()`` checks the file against
-  ``format`` / ``sample_rate`` before connecting.
+* **Backpressure:** ``send_audio_frame`` queues the frame for the network thread and returns
+  at once (no round trip to it per frame), but waits while more than 64 kB are queued
+  (a backed-up socket) instead of filling an unbounded queue; ``call()`` waits for the
+  socket to take each frame, and checks the file against ``format`` / ``sample_rate``
+  before connecting.
 * **Defined delays:** the delay getters return -1.0 (:data:`NOT_MEASURED`) when nothing was
   measured, never garbage.
 

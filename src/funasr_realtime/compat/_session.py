@@ -2,9 +2,10 @@
 
 :meth:`StreamingSession.run` opens the connection, starts the task, reads every result until
 the task ends and reports to a :class:`TaskSink`: ``opened``, ``sentence`` for each result,
-then exactly one of ``completed`` or ``failed``, then ``closed``, always. ``send`` and
-``finish`` are called concurrently by the application side; when they hit an error they
-record it and close the connection, so the reader reports that first error, once.
+then exactly one of ``completed`` or ``failed``, then ``closed``, always. Application threads
+hand audio in with ``put`` (queued, sent in order by the loop: :mod:`._feed`), and the
+application side calls ``finish`` concurrently; when a send or the finish hits an error it
+is recorded and the connection closed, so the reader reports that first error, once.
 
 :class:`FileSession` is the same for ``call(file)``, over a
 :class:`~funasr_realtime.client.RecognitionStream`: the file's PCM is paced by the stream's
@@ -31,10 +32,16 @@ from ..client import (
 )
 from ..client.pool import ConnectionPool
 from ..protocol import FunAsrError, LocalProtocolError, RecognitionParams, ResultGenerated, Sentence
+from . import _loop
+from ._feed import AudioFeed
 
 __all__ = ["FileSession", "StreamingSession", "TaskSink"]
 
 logger = logging.getLogger(__name__)
+
+# Audio queued for a task beyond which put() waits for the socket: 2 s of 16 kHz PCM, far more
+# than a healthy socket ever leaves queued (it takes each frame at once), little memory per task.
+FEED_LIMIT = 64 * 1024
 
 
 class TaskSink(Protocol):
@@ -52,7 +59,7 @@ class TaskSink(Protocol):
 
 
 class StreamingSession:
-    """A single task: create, then ``await run()`` (on the loop) while others send and finish."""
+    """A single task: create, then ``await run()`` (on the loop) while others put audio and finish."""
 
     def __init__(self, config: ClientConfig, params: RecognitionParams, sink: TaskSink) -> None:
         self._config = config
@@ -63,6 +70,7 @@ class StreamingSession:
         self._error: FunAsrError | None = None
         self._finishing = False
         self._opened = False
+        self._feed = AudioFeed(_loop.poster(), FEED_LIMIT, self._abort)
 
     @property
     def metrics(self) -> TaskMetrics | None:
@@ -93,10 +101,34 @@ class StreamingSession:
                 await self._connection.aclose()
             self._sink.closed()
 
+    def put(self, audio: bytes) -> bool:
+        """From an application thread: queue audio to be sent in order, at once; True when more
+        than :data:`FEED_LIMIT` bytes are queued (then call :meth:`wait_for_room`).
+
+        Raises the task's error (also one a send of earlier audio met). Calls must not overlap
+        (the caller serializes them) and must not follow :meth:`finish`.
+        """
+        if self._error is not None:
+            raise self._error
+        task = self._task
+        if task is not None:  # before start_task returned, the audio waits in the feed
+            if task.error is not None:
+                raise task.error
+            task.connection.raise_if_closed()
+        return self._feed.put(audio)
+
+    def wait_for_room(self, timeout: float) -> None:
+        """From an application thread: wait while the socket is backed up (at most ``timeout`` s).
+
+        Raises the error a send met, or :class:`~funasr_realtime.TransportTimeout`.
+        """
+        self._feed.wait_for_room(timeout)
+
     async def send(self, audio: bytes) -> None:
-        """Send audio (waits for the socket to take it: backpressure). Raises the task's error,
-        or :class:`LocalProtocolError` once :meth:`finish` was called (the task is unaffected)."""
+        """Send audio after what was put, and wait for the socket to take it. Raises the task's
+        error, or :class:`LocalProtocolError` once :meth:`finish` was called (the task is unaffected)."""
         task = self._started_task()
+        await self._feed.flush()
         try:
             await task.send_audio(audio)
         except FunAsrError as exc:
@@ -104,8 +136,9 @@ class StreamingSession:
             raise
 
     async def update_context(self, input: dict[str, Any]) -> None:
-        """Send continue-task with new context (Fun-ASR). Raises the task's error."""
+        """Send continue-task with new context (Fun-ASR), after the audio put before. Raises the task's error."""
         task = self._started_task()
+        await self._feed.flush()
         try:
             await task.continue_task(input)
         except FunAsrError as exc:
@@ -113,7 +146,7 @@ class StreamingSession:
             raise
 
     async def finish(self, timeout: float) -> None:
-        """Send finish-task and wait (bounded) for the task to end.
+        """Send the audio still queued, then finish-task, and wait (bounded) for the task to end.
 
         Does not raise: how the task ended reaches the sink (``completed`` or ``failed``),
         including a timeout, which aborts the connection.
@@ -123,6 +156,7 @@ class StreamingSession:
         if task is None or task.done:
             return
         try:
+            await self._feed.flush()
             await task.finish(timeout)
         except FunAsrError as exc:
             await self._abort(exc)
@@ -136,6 +170,7 @@ class StreamingSession:
             await pool.aclose()
             raise
         self._connection = self._task.connection
+        self._feed.attach(self._task)
 
     def _open_sink(self) -> None:
         if not self._opened:

@@ -140,19 +140,26 @@ class Recognition:
         _wait(sink.settled, config.timeouts.connect + config.timeouts.task_started + _MARGIN, "on_open")
 
     def send_audio_frame(self, buffer: bytes) -> None:
-        """Send audio (about 100 ms per call is best); returns once the socket took it.
+        """Send audio (about 100 ms per call is best): queued, sent in order by the network
+        thread; returns at once, unless more than 64 kB are still queued (the socket is backed
+        up), then once there is room again (at most the send timeout, 10 s).
 
         Results arrive through ``on_event`` whenever the server sends them, whether or not
-        audio is being sent. Raises :class:`InvalidParameter` when not running (the reason
-        is appended after a failure, which ``on_error`` reports too).
+        audio is being sent. ``stop()`` sends whatever is queued before finishing. Raises
+        :class:`InvalidParameter` when not running (the reason is appended after a failure,
+        which ``on_error`` reports too; a failed send of earlier audio is reported here).
         """
         with self._lock:
             session, config, _ = self._streaming_session()
-        try:
-            _loop.call(session.send(bytes(buffer)), config.timeouts.send + _MARGIN, "send")
-        except FunAsrError as exc:
-            self._stopped(str(exc))
-            raise InvalidParameter(_stopped_message(str(exc))) from exc
+            try:
+                backed_up = session.put(bytes(buffer))
+            except FunAsrError as exc:
+                raise self._send_failed(exc) from exc
+        if backed_up:
+            try:
+                session.wait_for_room(config.timeouts.send + _MARGIN)
+            except FunAsrError as exc:
+                raise self._send_failed(exc) from exc
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish the task: blocks until its last results, ``on_complete`` (or ``on_error``)
@@ -181,10 +188,10 @@ class Recognition:
         with self._lock:
             session, config, _ = self._streaming_session()
         try:
-            _loop.call(session.update_context(payload_input), config.timeouts.send + _MARGIN, "send")
+            # After the audio queued before it (which may wait for the socket once: two sends).
+            _loop.call(session.update_context(payload_input), 2 * config.timeouts.send + _MARGIN, "send")
         except FunAsrError as exc:
-            self._stopped(str(exc))
-            raise InvalidParameter(_stopped_message(str(exc))) from exc
+            raise self._send_failed(exc) from exc
 
     # ------------------------------------------------------------------ one file
 
@@ -335,6 +342,11 @@ class Recognition:
         if self._sink is None or not isinstance(self._session, StreamingSession):  # a call() is running
             raise InvalidParameter("Speech recognition has been called.")
         return self._session, self._config, self._sink
+
+    def _send_failed(self, error: FunAsrError) -> InvalidParameter:
+        """A send or context update met the task's error: later calls raise too; this is raised."""
+        self._stopped(str(error))
+        return InvalidParameter(_stopped_message(str(error)))
 
     def _stopped(self, reason: str) -> None:
         """The task failed: later calls raise InvalidParameter with ``reason`` appended."""

@@ -115,7 +115,7 @@ class FunAsrRealtimeSTTService(STTService):
         resilience: Resilience | None = None,
         finish_timeout: float | None = None,
         ttfs_p99_latency: float | None = FUNASR_REALTIME_TTFS_P99,
-        transport: fr.TransportFactory | None = None,
+        transport: fr.TransportFactory | str | None = None,
         hotwords: Sequence[str | fr.HotWord | Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -153,7 +153,8 @@ class FunAsrRealtimeSTTService(STTService):
                 ``timeouts.stop`` plus the duration of the audio still uncovered).
             ttfs_p99_latency: Speech end → final transcript P99 (seconds) published to turn
                 strategies.
-            transport: How connections are opened; default a WebSocket to ``url``. Pass
+            transport: How connections are opened; default a WebSocket to ``url``.
+                ``"picows"`` is the fast transport (``funasr-realtime[fast]``). Pass
                 ``funasr_realtime.testing.MockTransport(...)`` to test a pipeline with
                 no server and no socket.
             hotwords: Declarative hot words (see the module docstring); the same as

@@ -90,7 +90,8 @@ class STT(stt.STT[Never]):  # no plugin-specific events
             ``end_input()`` and at the end of ``recognize()``. ``None`` (default): the core's
             own wait, which lasts while results keep arriving (``timeouts.stop`` after the
             last one, at most ``timeouts.stop`` plus the duration of the audio still uncovered).
-        transport: how connections are opened; default a WebSocket to ``url``. Pass
+        transport: how connections are opened; default a WebSocket to ``url``.
+            ``"picows"`` is the fast transport (``funasr-realtime[fast]``). Pass
             ``funasr_realtime.testing.MockTransport(...)`` to test an agent with no server
             and no socket.
 
@@ -119,7 +120,7 @@ class STT(stt.STT[Never]):  # no plugin-specific events
         timeouts: fr.Timeouts | None = None,
         resilience: fr.Resilience | None = None,
         finish_timeout: float | None = None,
-        transport: fr.TransportFactory | None = None,
+        transport: fr.TransportFactory | str | None = None,
     ) -> None:
         context = fr.model_offers(model, "context")
         keyterms = context or (hotwords is not None and fr.model_offers(model, "hotwords"))

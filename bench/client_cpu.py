@@ -104,13 +104,18 @@ def per_stream_second(run: dict[str, Any]) -> float:
     return float(1000 * run["cpu_s"] / (run["streams"] * run["audio_s"]))
 
 
-def _find(result: dict[str, Any], client: str, streams: int, noop: bool) -> dict[str, Any]:
-    """The run of this kind that cost the least CPU: interference only ever adds CPU time."""
-    matching = [r for r in result["runs"] if r["client"] == client and r["streams"] == streams and r["noop"] == noop]
+def least_cpu(matching: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of runs of one kind, the one that cost the least CPU: interference only ever adds CPU time."""
     completed = [r for r in matching if r.get("ok") and r.get("audio_s")]
     if completed:
         return dict(min(completed, key=per_stream_second))
     return dict(matching[0]) if matching else {}
+
+
+def _find(result: dict[str, Any], client: str, streams: int, noop: bool) -> dict[str, Any]:
+    return least_cpu(
+        [r for r in result["runs"] if r["client"] == client and r["streams"] == streams and r["noop"] == noop]
+    )
 
 
 def figures(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plots
+from .client_cpu import least_cpu, per_stream_second
 from .common import Context, Row, ServerProcess, cpu_meter, fmt, fmt_ratio, ratio, run_worker, table
 
 NAME = "compat_cpu"
@@ -63,20 +64,8 @@ def run(ctx: Context) -> dict[str, Any]:
     return {"seconds": seconds, "levels": list(levels), "repeats": repeats, "runs": runs}
 
 
-def per_stream_second(run: dict[str, Any]) -> float:
-    """CPU milliseconds per stream-second of audio."""
-    if not run.get("ok") or not run.get("audio_s"):
-        return float("nan")
-    return float(1000 * run["cpu_s"] / (run["streams"] * run["audio_s"]))
-
-
 def _best(result: dict[str, Any], client: str, streams: int) -> dict[str, Any]:
-    """The run of this kind that cost the least CPU: interference only ever adds CPU time."""
-    matching = [r for r in result["runs"] if r["client"] == client and r["streams"] == streams]
-    completed = [r for r in matching if r.get("ok") and r.get("audio_s")]
-    if completed:
-        return dict(min(completed, key=per_stream_second))
-    return dict(matching[0]) if matching else {}
+    return least_cpu([r for r in result["runs"] if r["client"] == client and r["streams"] == streams])
 
 
 def figures(result: dict[str, Any]) -> list[dict[str, Any]]:

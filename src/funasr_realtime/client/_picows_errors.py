@@ -7,8 +7,7 @@ upgrade, a bad URL, a broken handshake) is mapped here, the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from picows import WSError, WSHandshakeError, WSInvalidURL
 
@@ -19,16 +18,9 @@ from . import _transport
 __all__ = ["translate", "translated"]
 
 
-@contextmanager
-def translated(operation: str, timeout: float | None = None) -> Iterator[None]:
+def translated(operation: str, timeout: float | None = None) -> AbstractContextManager[None]:
     """Translate picows / OS errors raised inside the block into our error tree."""
-    try:
-        yield
-    except Exception as exc:
-        error = translate(exc, operation, timeout)
-        if error is exc:
-            raise
-        raise error from error.__cause__
+    return _transport.translated(operation, timeout, by=translate)
 
 
 def translate(exc: Exception, operation: str, timeout: float | None = None) -> Exception:

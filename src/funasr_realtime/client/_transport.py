@@ -211,16 +211,21 @@ def carries_secret(exc: BaseException) -> bool:
     return False
 
 
+#: A transport's error translation: (error, operation, timeout) -> our error, or the error itself.
+Translation = Callable[[Exception, str, "float | None"], Exception]
+
+
 @contextmanager
-def translated(operation: str, timeout: float | None = None) -> Iterator[None]:
+def translated(operation: str, timeout: float | None = None, *, by: Translation | None = None) -> Iterator[None]:
     """Translate websockets / OS errors raised inside the block into our error tree.
 
     With a ``timeout``, a :class:`TimeoutError` becomes :class:`TransportTimeout` for it.
+    ``by``: another transport's translation (default :func:`translate`).
     """
     try:
         yield
     except Exception as exc:
-        error = translate(exc, operation, timeout)
+        error = (by or translate)(exc, operation, timeout)
         if error is exc:
             raise
         raise error from error.__cause__

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 import funasr_realtime as fr
+from funasr_realtime.client import ClientConfig, Transport
 from funasr_realtime.client.limiter import DEFAULT_TASK_RATE, TaskLimiter, task_limiter
 from funasr_realtime.protocol import Usage
 from funasr_realtime.protocol.quota import TokenBucket
@@ -45,11 +48,16 @@ class QuotaServer:
     started: list[float] = field(default_factory=list)
     audio_bytes: int = 0
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    #: When the client wrote each run-task (by task id; see :class:`SendClock`). The quota is
+    #: checked at that instant: the client's promise is about what it sends, and a delay after
+    #: the write (here a stalled event loop, on the service the network) can bunch starts that
+    #: left the client evenly spaced.
+    sent_at: dict[str, float] = field(default_factory=dict)
 
     async def __call__(self, server: MockConnection) -> None:
         while True:
             run = await server.run_task()
-            now = time.monotonic()
+            now = self.sent_at.pop(run.task_id, None) or time.monotonic()
             bucket = self._buckets.setdefault(run.model, TokenBucket(self.rate, self.burst, now))
             if self.throttle_first > 0 or not bucket.try_take(now):
                 self.throttle_first = max(0, self.throttle_first - 1)
@@ -63,6 +71,32 @@ class QuotaServer:
             ms = len(audio) * 1000 // (2 * RATE)
             await server.result("words", final=True, end_time=max(ms, 1), usage=max(1, -(-ms // 1000)))
             await server.finish_task(Usage(duration=max(1, -(-ms // 1000))))
+
+
+class SendClock(MockTransport):
+    """A :class:`MockTransport` that notes in ``sent_at`` when the client writes each run-task."""
+
+    def __init__(self, handler: QuotaServer) -> None:
+        super().__init__(handler)
+        self.sent_at = handler.sent_at
+
+    async def open(self, config: ClientConfig) -> Transport:
+        return _Stamped(await super().open(config), self.sent_at)
+
+
+class _Stamped:
+    """A client end that stamps run-tasks as they are written, and is otherwise the one it wraps."""
+
+    def __init__(self, end: Transport, sent_at: dict[str, float]) -> None:
+        self._end, self._sent_at = end, sent_at
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._end, name)
+
+    async def send(self, frame: str | bytes) -> None:
+        if isinstance(frame, str) and '"run-task"' in frame:
+            self._sent_at[json.loads(frame)["header"]["task_id"]] = time.monotonic()
+        await self._end.send(frame)
 
 
 @dataclass
@@ -100,12 +134,14 @@ async def _collect(stream: fr.RecognitionStream, into: list[fr.StreamEvent]) -> 
 
 
 async def test_a_hundred_streams_finalizing_every_second_stay_within_the_quota_and_lose_nothing() -> None:
-    # The service's bucket is as strict as the client's (one start of slack): a delayed start
-    # (a loaded machine) never breaks a token bucket, so "never throttled" is the outcome to
-    # assert, not how many starts fall into some window of wall time.
+    # The service's bucket is as strict as the client's (one start of slack), checked at the
+    # instant each run-task was written (SendClock): a start the client itself delays never
+    # breaks a token bucket, so "never throttled" is the outcome to assert, not how many starts
+    # fall into some window of wall time. (A stall after the write could bunch starts the
+    # client sent evenly: it broke this test once, in an idle CI run, with 9 of 400 throttled.)
     quota = QuotaServer(rate=20.0, burst=6)
     resilience = fr.Resilience(task_rate=20.0, task_burst=5)
-    async with MockTransport(quota) as mock:
+    async with SendClock(quota) as mock:
         client = fr.Client(url=fresh_url(), transport=mock, resilience=resilience)
         started = time.monotonic()
         agents = await asyncio.wait_for(

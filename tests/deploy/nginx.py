@@ -162,10 +162,10 @@ def running_nginx(binary: str, prefix: Path, upstreams: Sequence[str]) -> Iterat
 def _write_config(prefix: Path, listen: str, upstreams: Sequence[str]) -> None:
     """The rendered template and the main configuration that includes it, in ``prefix``."""
     for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / "tmp" / name).mkdir(parents=True, exist_ok=True)
+        (prefix / "temp" / name).mkdir(parents=True, exist_ok=True)
     values = {"LISTEN": listen, **{f"INSTANCE_{n}": address for n, address in enumerate(upstreams, 1)}}
     (prefix / "funasr-realtime.conf").write_text(render(TEMPLATE.read_text(), values))
-    temp_paths = [f'    {name}_temp_path "{prefix}/tmp/{name}";' for name in ("proxy", "fastcgi", "uwsgi", "scgi")]
+    temp_paths = [f'    {name}_temp_path "{prefix}/temp/{name}";' for name in ("proxy", "fastcgi", "uwsgi", "scgi")]
     main = [
         "worker_processes 1;",
         f'pid "{prefix}/nginx.pid";',
@@ -174,7 +174,7 @@ def _write_config(prefix: Path, listen: str, upstreams: Sequence[str]) -> None:
         "http {",
         f"    log_format sessions {LOG_FORMAT};",
         f'    access_log "{prefix}/access.log" sessions;',
-        f'    client_body_temp_path "{prefix}/tmp/body";',
+        f'    client_body_temp_path "{prefix}/temp/body";',
         *temp_paths,
         f'    include "{prefix}/funasr-realtime.conf";',
         "}",

@@ -390,6 +390,21 @@ def intro(doc: str | None) -> str:
     return (doc or "").split("\n\n", 1)[1].strip()
 
 
+def side_by_side(ours: dict[str, Any], sdk: dict[str, Any]) -> list[str]:
+    """The per-run cells every CPU table shows for two clients, "ours / SDK": send-call lag
+    p99 (ms), results received, errors, and threads."""
+
+    def results(run: dict[str, Any]) -> int:
+        return int(run.get("partials", 0)) + int(run.get("finals", 0))
+
+    return [
+        f"{fmt(ours.get('send_lag', {}).get('p99'), 1)} / {fmt(sdk.get('send_lag', {}).get('p99'), 1)}",
+        f"{results(ours)} / {results(sdk)}",
+        f"{ours.get('errors', '?')} / {sdk.get('errors', '?')}",
+        f"{ours.get('threads', '?')} / {sdk.get('threads', '?')}",
+    ]
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

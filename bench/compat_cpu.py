@@ -20,7 +20,7 @@ from typing import Any
 
 from . import plots
 from .client_cpu import least_cpu, per_stream_second
-from .common import Context, Row, ServerProcess, cpu_meter, fmt, fmt_ratio, ratio, run_worker, table
+from .common import Context, Row, ServerProcess, cpu_meter, fmt, fmt_ratio, ratio, run_worker, side_by_side, table
 
 NAME = "compat_cpu"
 TITLE = "1b. Compat CPU in the SDK's loop shape"
@@ -102,11 +102,7 @@ def render(result: dict[str, Any], plot_dir: Path) -> tuple[str, list[Row]]:
                 fmt(f["gross"]["floor"], 2),
                 f"**{fmt_ratio(f['ratio_gross'])}** ({fmt_ratio(f['ratio_net'])})",
                 "met" if met else "**missed**",
-                f"{fmt(compat.get('send_lag', {}).get('p99'), 1)} / {fmt(sdk.get('send_lag', {}).get('p99'), 1)}",
-                f"{compat.get('partials', 0) + compat.get('finals', 0)} / "
-                f"{sdk.get('partials', 0) + sdk.get('finals', 0)}",
-                f"{compat.get('errors', '?')} / {sdk.get('errors', '?')}",
-                f"{compat.get('threads', '?')} / {sdk.get('threads', '?')}",
+                *side_by_side(compat, sdk),
             ]
         )
         summary.append(

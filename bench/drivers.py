@@ -26,12 +26,14 @@ Figures, per run:
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
+import inspect
 import math
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .common import (
@@ -75,6 +77,24 @@ def mark_streaming() -> None:
 
 def _lag_summary(lags_ms: Sequence[float]) -> dict[str, float]:
     return summary(lags_ms)
+
+
+async def _paced(
+    send: Callable[[bytes], object], frames: int, *, start: float, start_ns: int, phase: float, lags: list[float]
+) -> None:
+    """Hand ``frames`` stamped frames to ``send`` at real time from ``start + phase``; each
+    frame's lag (send returned minus due, ms) goes to ``lags``. ``send`` may be a coroutine
+    function (awaited) or a plain one (picows writes synchronously: nothing to await)."""
+    loop = asyncio.get_running_loop()
+    for n in range(frames):
+        due = start + phase + n * FRAME_S
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent = send(frame_at(n, start_ns + int((phase + n * FRAME_S) * 1e9)))
+        if inspect.isawaitable(sent):
+            await sent
+        lags.append((loop.time() - due) * 1000)
 
 
 # --------------------------------------------------------------------------- ours
@@ -227,20 +247,19 @@ async def _noop_async(streams: int, seconds: float, settle_s: float) -> dict[str
     start_ns = time.monotonic_ns() + int(settle_s * 1e9)
     sink: list[bytes] = []
 
-    async def send(phase: float) -> None:
-        for n in range(frames):
-            due = start + phase + n * FRAME_S
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sink.append(frame_at(n, start_ns + int((phase + n * FRAME_S) * 1e9)))
-            sink.clear()
-            lags.append((loop.time() - due) * 1000)
+    def send(frame: bytes) -> None:
+        sink.append(frame)
+        sink.clear()
 
     await asyncio.sleep(max(0.0, start - loop.time() - 0.05))
     cpu = cpu_seconds()
     wall = time.monotonic()
-    await asyncio.gather(*(send(i * FRAME_S / streams) for i in range(streams)))
+    await asyncio.gather(
+        *(
+            _paced(send, frames, start=start, start_ns=start_ns, phase=i * FRAME_S / streams, lags=lags)
+            for i in range(streams)
+        )
+    )
     return _noop_result("ours-noop", streams, frames, cpu=cpu, wall=wall, lags=lags)
 
 
@@ -327,19 +346,15 @@ async def websockets_floor(url: str, streams: int, seconds: float, *, settle_s: 
     start = loop.time() + settle_s
     start_ns = time.monotonic_ns() + int(settle_s * 1e9)
 
-    async def send(ws: Any, phase: float) -> None:
-        for n in range(frames):
-            due = start + phase + n * FRAME_S
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await ws.send(frame_at(n, start_ns + int((phase + n * FRAME_S) * 1e9)))
-            lags.append((loop.time() - due) * 1000)
-
     await asyncio.sleep(max(0.0, start - loop.time() - 0.05))
     cpu = cpu_seconds()
     wall = time.monotonic()
-    await asyncio.gather(*(send(ws, i * FRAME_S / streams) for i, (ws, _) in enumerate(connections)))
+    await asyncio.gather(
+        *(
+            _paced(ws.send, frames, start=start, start_ns=start_ns, phase=i * FRAME_S / streams, lags=lags)
+            for i, (ws, _) in enumerate(connections)
+        )
+    )
     result = _noop_result("websockets", streams, frames, cpu=cpu, wall=wall, lags=lags)
     for ws, protocol in connections:
         await ws.send(protocol.finish_task())
@@ -395,19 +410,22 @@ async def picows_floor(url: str, streams: int, seconds: float, *, settle_s: floa
     start = loop.time() + settle_s
     start_ns = time.monotonic_ns() + int(settle_s * 1e9)
 
-    async def send(ws: Any, phase: float) -> None:
-        for n in range(frames):
-            due = start + phase + n * FRAME_S
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            ws.send(picows.WSMsgType.BINARY, frame_at(n, start_ns + int((phase + n * FRAME_S) * 1e9)))
-            lags.append((loop.time() - due) * 1000)
-
     await asyncio.sleep(max(0.0, start - loop.time() - 0.05))
     cpu = cpu_seconds()
     wall = time.monotonic()
-    await asyncio.gather(*(send(ws, i * FRAME_S / streams) for i, (ws, _, _) in enumerate(connections)))
+    await asyncio.gather(
+        *(
+            _paced(
+                functools.partial(ws.send, picows.WSMsgType.BINARY),
+                frames,
+                start=start,
+                start_ns=start_ns,
+                phase=i * FRAME_S / streams,
+                lags=lags,
+            )
+            for i, (ws, _, _) in enumerate(connections)
+        )
+    )
     result = _noop_result("picows", streams, frames, cpu=cpu, wall=wall, lags=lags)
     for ws, _, protocol in connections:
         ws.send(picows.WSMsgType.TEXT, protocol.finish_task())

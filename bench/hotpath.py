@@ -55,7 +55,10 @@ async def micro_worker(url: str, calls: int) -> dict[str, Any]:
 
     out["task_start_us"] = await _task_starts(url, frame, streams=max(10, calls // 10))
 
-    stream = fr.Client(url=url, resilience=fr.Resilience(standby=False)).stream()
+    # Budgets lifted: thousands of frames back to back would otherwise fill the 20 s replay
+    # buffer (the stub sends no final) and the calls would measure pacing, not the write.
+    unpaced = fr.Resilience(standby=False, replay_seconds=1e6, max_lead=1e6)
+    stream = fr.Client(url=url, resilience=unpaced).stream()
     await stream.connect()
     reader = asyncio.create_task(_drain(stream))
     out["send_audio_us"] = await per_call(stream.send_audio)

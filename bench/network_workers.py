@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, cast
+from typing import Any
 
 from .common import FRAME_BYTES, FRAME_S
 
@@ -78,45 +78,14 @@ async def first_result_worker(url: str, names: list[str], repeats: int) -> dict[
 def sdk_first_result_worker(url: str, names: list[str], repeats: int) -> dict[str, Any]:
     """The official SDK's first ``send_audio_frame`` → first result with text (it connects at ``start()``).
 
-    *cold*: frames right after ``start()``; *warm*: after waiting 0.5 s plus two round
-    trips' worth (its connection and task are then open: the SDK's fairest warm case).
+    :func:`bench.prewarm.sdk_first_results` on the fixture sentences; *warm* waits 0.8 s,
+    0.5 s plus two round trips' worth at the largest delay (its connection and task open).
     """
-    import threading
+    from .prewarm import sdk_first_results
 
-    import dashscope
-    from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionResult
-
-    dashscope.base_websocket_api_url = url
-    dashscope.api_key = "x"
-    out: dict[str, list[dict[str, float | None]]] = {"cold": [], "warm": []}
-    for attempt in range(repeats + 1):
-        frames = _speech(names[attempt % len(names)], trim=False)
-        for mode in ("cold", "warm"):
-            got = threading.Event()
-            at: list[float] = []
-
-            class Callback(RecognitionCallback):
-                def on_event(self, result: RecognitionResult, got: threading.Event = got, at: list[float] = at) -> None:
-                    if cast(Any, result.get_sentence()).get("text") and not got.is_set():
-                        at.append(time.monotonic())
-                        got.set()
-
-            recognition: Any = Recognition(
-                model="fun-asr-realtime", format="pcm", sample_rate=16000, callback=Callback()
-            )
-            recognition.start()
-            if mode == "warm":
-                time.sleep(0.8)
-            started = time.monotonic()
-            for n, frame in enumerate(frames):
-                if n and got.wait(max(0.0, started + n * FRAME_S - time.monotonic())):
-                    break
-                recognition.send_audio_frame(frame)
-            got.wait(10.0)
-            recognition.stop()
-            if attempt and at:
-                out[mode].append({"wall_ms": (at[0] - started) * 1000, "fpd_ms": recognition.get_first_package_delay()})
-    return out
+    return sdk_first_results(
+        url, lambda attempt: _speech(names[attempt % len(names)], trim=False), repeats=repeats, warm_s=0.8, wait_s=10.0
+    )
 
 
 async def rotation_worker(url: str, names: list[str], repeats: int) -> dict[str, Any]:

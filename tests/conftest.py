@@ -14,9 +14,27 @@ import pytest
 
 from funasr_realtime.server import ServerConfig
 from funasr_realtime.server.thread import ServerThread
+from tests.timing import MS
 
 SPEECH = Path(__file__).parent / "fixtures" / "speech"
 GRAMMAR = SPEECH / "sentences.jsgf"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scale every test's pytest-timeout bound by ``FUNASR_TEST_MS``, as every other bound is.
+
+    A test's bound is its ``timeout`` marker, else ``--timeout`` or the ini default (120 s).
+    Without this a test whose waits all scale would still be killed beside a CPU hog.
+    """
+    if MS == 1:
+        return
+    default = config.getvalue("timeout") or config.getini("timeout")
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        seconds = (marker.args[0] if marker.args else marker.kwargs.get("timeout")) if marker else default
+        if seconds:
+            options = {k: v for k, v in marker.kwargs.items() if k != "timeout"} if marker else {}
+            item.add_marker(pytest.mark.timeout(float(seconds) * MS, **options), append=False)
 
 
 @dataclass(frozen=True)

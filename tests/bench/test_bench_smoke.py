@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import scaled
+
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(600)  # scaled by FUNASR_TEST_MS, as every timeout is (tests/conftest.py)
 
 PLOTS = (
     "client_cpu.png",
@@ -43,7 +45,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env=env,
         capture_output=True,
         text=True,
-        timeout=540,
+        timeout=scaled(540),
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -25,6 +25,7 @@ from funasr_realtime.server.thread import ServerThread
 from tests.client.scripted import event, read_run_task, result, scripted_in_thread
 from tests.compat.conftest import unused_url
 from tests.conftest import SPEECH, load_speech
+from tests.serving import serving, stops_cleanly
 from tests.timing import scaled
 
 from .test_transcribe import SUMMARY, cue_times
@@ -107,19 +108,8 @@ def test_a_grammar_the_engine_refuses_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_good_grammar_still_serves(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "funasr_realtime.cli", "serve", "--grammar", str(SPEECH / "sentences.jsgf")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], scaled(60))
-        assert ready, "serve said nothing"
-        assert process.stdout.readline().startswith("listening on ws://127.0.0.1:")
-    finally:
-        process.terminate()
-        process.wait(scaled(30))
+    with serving("--grammar", str(SPEECH / "sentences.jsgf")) as (process, _):
+        assert stops_cleanly(process)
 
 
 @pytest.mark.parametrize(

@@ -11,24 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.serving import serving, stops_cleanly
 from tests.timing import scaled
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_announces_itself_and_stops_on_signal(sig: signal.Signals) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "funasr_realtime.cli", "serve", "--engine", "synthetic"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on ws://127.0.0.1:") and line.rstrip().endswith("/api-ws/v1/inference")
-        process.send_signal(sig)
-        assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()
+    with serving("--engine", "synthetic") as (process, url):
+        assert url.endswith("/api-ws/v1/inference")
+        assert stops_cleanly(process, sig, timeout=10)
 
 
 def test_serve_refuses_a_public_bind_without_a_key() -> None:
@@ -45,16 +36,9 @@ def test_serve_refuses_a_public_bind_without_a_key() -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_with_workers_announces_once_and_stops_every_worker(sig: signal.Signals) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "funasr_realtime.cli", "serve", "--engine", "synthetic", "--workers", "2"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on ws://127.0.0.1:") and line.rstrip().endswith("/api-ws/v1/inference")
-        base = "http://" + line.split("//", 1)[1].split("/", 1)[0]
+    with serving("--engine", "synthetic", "--workers", "2") as (process, url):
+        assert url.endswith("/api-ws/v1/inference")
+        base = _http_base(url)
         workers: set[int] = set()
         for _ in range(200):  # each request reaches one worker; both answer soon
             body = httpx.get(base + "/health", timeout=scaled(10)).json()
@@ -63,14 +47,11 @@ def test_serve_with_workers_announces_once_and_stops_every_worker(sig: signal.Si
             if len(workers) == 2:
                 break
         assert len(workers) == 2
-        process.send_signal(sig)
-        assert process.wait(timeout=scaled(15)) == 0
-        assert process.stdout.read() == ""  # one listening line, nothing else on stdout
+        assert stops_cleanly(process, sig, timeout=15)
+        assert process.stdout is not None and process.stdout.read() == ""  # one listening line, nothing else
         for pid in workers:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
-    finally:
-        process.kill()
 
 
 def test_serve_refuses_zero_workers() -> None:
@@ -86,14 +67,8 @@ def test_serve_refuses_zero_workers() -> None:
 
 
 def test_workers_do_not_outlive_a_killed_server() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "funasr_realtime.cli", "serve", "--engine", "synthetic", "--workers", "2"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        base = "http://" + process.stdout.readline().split("//", 1)[1].split("/", 1)[0]
+    with serving("--engine", "synthetic", "--workers", "2") as (process, url):
+        base = _http_base(url)
         workers = {httpx.get(base + "/health", timeout=scaled(10)).json()["pid"] for _ in range(4)}
         assert len(workers) == 2  # handed over in turn
         process.kill()  # no chance to stop them: they see their stdin end
@@ -102,8 +77,11 @@ def test_workers_do_not_outlive_a_killed_server() -> None:
         while time.monotonic() < deadline and not all(_gone(pid) for pid in workers):
             time.sleep(0.05)
         assert all(_gone(pid) for pid in workers)
-    finally:
-        process.kill()
+
+
+def _http_base(url: str) -> str:
+    """``http://host:port`` of the server announced at the WebSocket ``url``."""
+    return "http://" + url.split("//", 1)[1].split("/", 1)[0]
 
 
 def _gone(pid: int) -> bool:

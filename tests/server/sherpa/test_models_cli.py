@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.serving import serving, stops_cleanly
 
 from funasr_realtime.cli.main import main
 from funasr_realtime.server.engines.catalog import MODELS, find_model
@@ -97,15 +97,5 @@ def test_serve_with_an_incomplete_model_folder_names_the_missing_file(tmp_path: 
 
 
 def test_serve_runs_the_model_folder(paraformer_dir: Path) -> None:
-    process = subprocess.Popen(
-        [*SERVE, "--model-dir", str(paraformer_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith("listening on ws://127.0.0.1:")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        process.kill()
+    with serving("--engine", "sherpa-paraformer", "--model-dir", str(paraformer_dir)) as (process, _):
+        assert stops_cleanly(process)

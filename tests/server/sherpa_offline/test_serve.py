@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-SERVE = (sys.executable, "-m", "funasr_realtime.cli", "serve")
+from tests.serving import SERVE, serving, stops_cleanly
 
 
 @pytest.mark.parametrize("engine", ["sherpa-sensevoice", "sherpa-funasr-nano"])
 def test_serve_runs_the_model_folder(engine: str, sense_voice_dir: Path, nano_dir: Path) -> None:
     folder = sense_voice_dir if engine == "sherpa-sensevoice" else nano_dir
-    process = subprocess.Popen(
-        [*SERVE, "--engine", engine, "--model-dir", str(folder)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith("listening on ws://127.0.0.1:")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        process.kill()
+    with serving("--engine", engine, "--model-dir", str(folder)) as (process, _):
+        assert stops_cleanly(process)
 
 
 def test_serve_with_a_corrupt_model_is_one_line_and_exit_1(sense_voice_dir: Path, tmp_path: Path) -> None:

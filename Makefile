@@ -69,7 +69,7 @@ reliability: $(STAMP)
 	PYTHONPATH=. $(PY) scripts/reliability_report.py
 	PYTHONPATH=. $(PY) scripts/soak_server.py
 
-## make bench: measure this client against the official SDK on this machine (20-25 min,
+## make bench: measure this client against the official SDK on this machine (about 95 min,
 ## keep the machine otherwise idle); writes docs/BENCHMARKS.md and docs/bench/*.png
 bench: $(STAMP)
 	PYTHONPATH=. $(PY) -m bench $(BENCH_ARGS)

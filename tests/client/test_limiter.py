@@ -254,3 +254,21 @@ def test_every_client_of_the_process_shares_one_bucket_per_endpoint_and_model() 
 def test_a_bad_quota_is_refused_when_the_stream_is_made() -> None:
     with pytest.raises(fr.ConfigurationError):
         fr.Client(url=fresh_url(), resilience=fr.Resilience(task_rate=20.0, task_burst=0)).stream()
+
+
+async def test_a_loop_stalled_past_the_reserved_slots_does_not_bunch_starts_beyond_the_burst() -> None:
+    """Reserved slots that a stall made overdue go through the send gate: the service's
+    bucket (capped at the burst however long the stall) admits every one of them."""
+    limiter = TaskLimiter("stall.example:443", rate=20.0, burst=5)
+    service = TokenBucket(20.0, 5, time.monotonic())
+    admitted: list[bool] = []
+
+    async def start() -> None:
+        await limiter.take("stall-model")
+        admitted.append(service.try_take(time.monotonic()))
+
+    starts = [asyncio.create_task(start()) for _ in range(15)]
+    await asyncio.sleep(0)  # every start has reserved: 5 go now, 10 have slots 50 ms apart
+    time.sleep(0.7)  # the loop stalls past all of those slots  # noqa: ASYNC251
+    await asyncio.wait_for(asyncio.gather(*starts), timeout=scaled(10))
+    assert admitted == [True] * 15  # without the gate, 5 of the overdue 10 would be throttled

@@ -100,20 +100,50 @@ class TaskLimiter:
         return admitted
 
     async def take(self, model: str) -> float:
-        """Wait for the token of one run-task of ``model``; returns the seconds waited.
-
-        Cancelled while waiting, the token goes back to the bucket.
+        """Wait for the token of one run-task of ``model``, then pass the send gate; returns the
+        seconds waited. Cancelled while waiting, the token goes back to the bucket.
         """
         bucket = self.bucket(model)
+        started = time.monotonic()
         with _LOCK:
-            wait = bucket.reserve(time.monotonic())
-        if wait <= 0:
-            return 0.0
-        logger.debug("task quota of %s for %s: run-task waits %.3f s", self.endpoint, model, wait)
+            wait = bucket.reserve(started)
+        if wait > 0:
+            logger.debug("task quota of %s for %s: run-task waits %.3f s", self.endpoint, model, wait)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                with _LOCK:
+                    bucket.refund(time.monotonic())
+                raise
         try:
-            await asyncio.sleep(wait)
+            await self._pass_gate(model)
         except asyncio.CancelledError:
             with _LOCK:
                 bucket.refund(time.monotonic())
             raise
-        return wait
+        return time.monotonic() - started
+
+    async def _pass_gate(self, model: str) -> None:
+        """Take a token of the *send gate*: the service's own bucket, checked now.
+
+        A reservation promises a slot in time; a loop stalled past several slots wakes their
+        waiters together, and the service, whose bucket holds at most ``burst`` tokens
+        however long the stall, would throttle all but ``burst`` of them. The gate is that
+        capped bucket, checked at the moment each start goes, so starts never bunch beyond it.
+        """
+        gate = self._gate(model)
+        while True:
+            with _LOCK:
+                now = time.monotonic()
+                if gate.try_take(now):
+                    return
+                wait = gate.delay(now)
+            await asyncio.sleep(wait)
+
+    def _gate(self, model: str) -> TokenBucket:
+        key = (self.endpoint, "gate:" + model, self.rate, self.burst)
+        with _LOCK:
+            gate = _BUCKETS.get(key)
+            if gate is None:
+                gate = _BUCKETS[key] = TokenBucket(self.rate, self.burst, time.monotonic())
+            return gate

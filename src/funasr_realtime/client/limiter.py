@@ -75,7 +75,11 @@ class TaskLimiter:
 
     def bucket(self, model: str) -> TokenBucket:
         """The bucket every stream with these settings shares for ``model``."""
-        key = (self.endpoint, model, self.rate, self.burst)
+        return self._shared(model)
+
+    def _shared(self, name: str) -> TokenBucket:
+        """The process-wide bucket ``name`` of these settings, created full on first use."""
+        key = (self.endpoint, name, self.rate, self.burst)
         with _LOCK:
             bucket = _BUCKETS.get(key)
             if bucket is None:
@@ -107,15 +111,10 @@ class TaskLimiter:
         started = time.monotonic()
         with _LOCK:
             wait = bucket.reserve(started)
-        if wait > 0:
-            logger.debug("task quota of %s for %s: run-task waits %.3f s", self.endpoint, model, wait)
-            try:
-                await asyncio.sleep(wait)
-            except asyncio.CancelledError:
-                with _LOCK:
-                    bucket.refund(time.monotonic())
-                raise
         try:
+            if wait > 0:
+                logger.debug("task quota of %s for %s: run-task waits %.3f s", self.endpoint, model, wait)
+                await asyncio.sleep(wait)
             await self._pass_gate(model)
         except asyncio.CancelledError:
             with _LOCK:
@@ -131,7 +130,7 @@ class TaskLimiter:
         however long the stall, would throttle all but ``burst`` of them. The gate is that
         capped bucket, checked at the moment each start goes, so starts never bunch beyond it.
         """
-        gate = self._gate(model)
+        gate = self._shared("gate:" + model)
         while True:
             with _LOCK:
                 now = time.monotonic()
@@ -139,11 +138,3 @@ class TaskLimiter:
                     return
                 wait = gate.delay(now)
             await asyncio.sleep(wait)
-
-    def _gate(self, model: str) -> TokenBucket:
-        key = (self.endpoint, "gate:" + model, self.rate, self.burst)
-        with _LOCK:
-            gate = _BUCKETS.get(key)
-            if gate is None:
-                gate = _BUCKETS[key] = TokenBucket(self.rate, self.burst, time.monotonic())
-            return gate
